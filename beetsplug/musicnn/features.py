@@ -1,0 +1,123 @@
+"""Features stage: 16 kHz mono audio -> MusicNN log-mel patches.
+
+This reproduces the preprocessing of the original ``musicnn`` package exactly
+(``librosa.feature.melspectrogram`` with ``n_fft=512``, ``hop_length=256``,
+96 Slaney mel bands, centred frames padded with zeros, power 2; then float16
+rounding and ``log10(10000 x + 1)``), but computes the spectrogram in blocks of
+frames so that a one-hour track never needs its full complex STFT in memory
+(that alone would be 460 MB).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from .models import HOP_LENGTH, N_FFT, N_MELS, PATCH_FRAMES, SAMPLE_RATE
+
+#: Frames computed per block; bounds the STFT working memory to a few MB.
+_BLOCK_FRAMES = 2048
+
+
+@lru_cache(maxsize=1)
+def mel_filterbank() -> np.ndarray:
+    """Slaney-normalised mel filterbank used by MusicNN.
+
+    Returns
+    -------
+    np.ndarray, shape (96, 257), float32
+        The same matrix as ``librosa.filters.mel(sr=16000, n_fft=512, n_mels=96)``.
+    """
+    import librosa  # heavy import: only where features are computed
+
+    return librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS)
+
+
+@lru_cache(maxsize=1)
+def _hann_window() -> np.ndarray:
+    # Periodic Hann ("fftbins=True"), as librosa's STFT uses; kept in float64
+    # because librosa multiplies float32 frames by a float64 window.
+    return 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)
+
+
+def mel_spectrogram(y: np.ndarray) -> np.ndarray:
+    """Power mel spectrogram of a 16 kHz mono signal, frames first.
+
+    Parameters
+    ----------
+    y : np.ndarray, shape (n,)
+        Mono audio at 16 kHz.
+
+    Returns
+    -------
+    np.ndarray, shape (1 + n // 256, 96), float32
+        Equal (to float32 rounding) to ``librosa.feature.melspectrogram(y=y,
+        sr=16000, n_fft=512, hop_length=256, n_mels=96).T`` with librosa >= 0.10.
+    """
+    y = np.asarray(y, dtype=np.float32)
+    # librosa >= 0.10 centres frames by padding n_fft // 2 zeros on each side.
+    padded = np.pad(y, N_FFT // 2)
+    frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP_LENGTH]
+    filterbank_t = mel_filterbank().T
+    window = _hann_window()
+    mel = np.empty((len(frames), N_MELS), dtype=np.float32)
+    for start in range(0, len(frames), _BLOCK_FRAMES):
+        block = frames[start : start + _BLOCK_FRAMES]
+        spectrum = np.fft.rfft(block * window, axis=-1).astype(np.complex64)
+        power = spectrum.real**2 + spectrum.imag**2
+        mel[start : start + len(block)] = power @ filterbank_t
+    return mel
+
+
+def log_compress(mel: np.ndarray) -> np.ndarray:
+    """MusicNN's amplitude compression, ``log10(10000 x + 1)``.
+
+    The reference rounds the mel spectrogram to float16 first; the product is
+    computed in float32 (as NumPy 1.x did) because under NumPy 2 a float16
+    product overflows to ``inf`` for any value above 6.55.
+    """
+    rounded = np.asarray(mel).astype(np.float16).astype(np.float32)
+    return np.log10(10000 * rounded + 1)
+
+
+def log_mel_spectrogram(y: np.ndarray) -> np.ndarray:
+    """The MusicNN input representation of a whole signal, shape (frames, 96)."""
+    return log_compress(mel_spectrogram(y))
+
+
+def patch_hop(overlap: float = 0.0) -> int:
+    """Frames between the starts of consecutive patches.
+
+    Parameters
+    ----------
+    overlap : float in [0, 1)
+        Share of a patch that overlaps the next one. ``0`` gives the
+        reference's non-overlapping patches (hop 187 frames).
+    """
+    if not 0 <= overlap < 1:
+        raise ValueError(f"overlap must be in [0, 1), not {overlap!r}")
+    return max(1, round(PATCH_FRAMES * (1 - overlap)))
+
+
+def patches(features: np.ndarray, hop: int = PATCH_FRAMES) -> np.ndarray:
+    """Cut a (frames, 96) representation into model input patches.
+
+    Like the reference, the last partial patch is dropped. A representation
+    shorter than one patch is repeated until it fills one (MusicNN was trained
+    with repeat-padding of short audio). Silence is a valid patch.
+
+    Returns
+    -------
+    np.ndarray, shape (n_patches, 187, 96)
+        A read-only strided view where no padding was needed.
+    """
+    if len(features) < PATCH_FRAMES:
+        # A centred spectrogram always has at least one frame.
+        repeats = -(-PATCH_FRAMES // len(features))
+        return np.tile(features, (repeats, 1))[None, :PATCH_FRAMES]
+    windows = np.lib.stride_tricks.sliding_window_view(
+        features, PATCH_FRAMES, axis=0
+    )[::hop]
+    # sliding_window_view puts the window axis last: (n, 96, 187) -> (n, 187, 96)
+    return windows.transpose(0, 2, 1)
