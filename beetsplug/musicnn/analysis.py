@@ -45,7 +45,7 @@ class ModelResult:
 
     def as_dict(self) -> dict[str, float]:
         """Tag name -> score, in model order."""
-        return dict(zip(self.tags, self.scores.tolist()))
+        return dict(zip(self.tags, self.scores.tolist(), strict=True))
 
     def top(self, k: int = 5) -> list[tuple[str, float]]:
         """The ``k`` best tags with their scores, best first."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from functools import lru_cache
+from functools import cache
 from typing import NamedTuple
 
 import numpy as np
@@ -54,7 +54,8 @@ class Backend(ABC):
             self._run(np.ascontiguousarray(patches[i : i + BATCH_PATCHES], np.float32))
             for i in range(0, len(patches), BATCH_PATCHES)
         ]
-        return Prediction(*(np.concatenate(outputs) for outputs in zip(*batches)))
+        scores, embeddings = zip(*batches, strict=True)
+        return Prediction(np.concatenate(scores), np.concatenate(embeddings))
 
     @abstractmethod
     def _run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -141,7 +142,7 @@ BACKENDS: dict[str, type[Backend]] = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_backend(name: str, model: str, threads: int = 1) -> Backend:
     """The backend ``name`` running ``model``, created once per process.
 

@@ -1,0 +1,50 @@
+import numpy as np
+import pytest
+
+from beetsplug.musicnn import backends, features
+from beetsplug.musicnn.models import EMBEDDING_SIZE, MODELS
+
+pytest.importorskip("essentia", reason="the essentia extra is not installed")
+
+
+@pytest.fixture(scope="module")
+def music_patches(bundled_music):
+    import soundfile as sf
+    import soxr
+
+    path = sorted(bundled_music.glob("*.ogg"))[0]
+    y, rate = sf.read(path, dtype="float32")
+    mono = soxr.resample(y.mean(axis=1), rate, 16000, "HQ")
+    return features.patches(features.log_mel_spectrogram(mono))
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_onnx_and_essentia_agree_on_every_patch(model, music_patches):
+    onnx = backends.load_backend("onnx", model).predict(music_patches)
+    essentia = backends.load_backend("essentia", model).predict(music_patches)
+    assert onnx.scores.shape == (len(music_patches), 50)
+    assert onnx.embeddings.shape == (len(music_patches), EMBEDDING_SIZE)
+    np.testing.assert_allclose(onnx.scores, essentia.scores, atol=1e-5)
+    np.testing.assert_allclose(onnx.embeddings, essentia.embeddings, atol=1e-4)
+
+
+def test_predict_batches_long_inputs_without_changing_results(music_patches):
+    backend = backends.load_backend("onnx", "mtt")
+    many = np.concatenate([music_patches] * (backends.BATCH_PATCHES // 4 + 1))
+    assert len(many) > backends.BATCH_PATCHES
+    whole = backend.predict(many)
+    one_by_one = [backend.predict(patch[None]) for patch in many]
+    np.testing.assert_allclose(
+        whole.scores, np.concatenate([p.scores for p in one_by_one]), atol=1e-6
+    )
+
+
+def test_backends_are_loaded_once_per_process():
+    assert backends.load_backend("onnx", "msd") is backends.load_backend("onnx", "msd")
+
+
+def test_unknown_backend_or_model_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown backend 'tflite'"):
+        backends.load_backend("tflite", "msd")
+    with pytest.raises(ValueError, match="unknown MusicNN model 'vgg'"):
+        backends.load_backend("onnx", "vgg")
