@@ -182,8 +182,9 @@ def write_long_file(sources: list[Path], minutes: float, folder: Path) -> Path:
                 with sf.SoundFile(source) as clip:
                     if clip.samplerate != 44100 or frames_needed <= 0:
                         continue
-                    block = clip.read(min(clip.frames, frames_needed), "float32",
-                                      always_2d=True)
+                    block = clip.read(
+                        min(clip.frames, frames_needed), "float32", always_2d=True
+                    )
                 stereo = block if block.shape[1] == 2 else block.repeat(2, axis=1)
                 out.write(stereo)
                 frames_needed -= len(stereo)
@@ -196,14 +197,17 @@ def report_speed(results: dict) -> None:
     print(header + f"{'patches/s':>11}{'peak RSS MB':>13}")
     for name, r in results.items():
         speed = r["audio"] / r["wall"]
-        print(f"{name:<18}{r['audio']:>9.1f}{r['wall']:>9.2f}{speed:>12.1f}"
-              f"{r['patches'] / r['wall']:>11.1f}{r['peak_rss_mb']:>13.0f}")
+        print(
+            f"{name:<18}{r['audio']:>9.1f}{r['wall']:>9.2f}{speed:>12.1f}"
+            f"{r['patches'] / r['wall']:>11.1f}{r['peak_rss_mb']:>13.0f}"
+        )
     for name in ("onnx", "essentia"):
         if name in results:
             stages = results[name]["stages"]
             total = sum(stages.values())
-            shares = ", ".join(f"{s} {t:.2f} s ({t / total:.0%})"
-                               for s, t in stages.items())
+            shares = ", ".join(
+                f"{s} {t:.2f} s ({t / total:.0%})" for s, t in stages.items()
+            )
             print(f"stages of {name}: {shares}")
 
     def ratio(a, b):
@@ -223,8 +227,12 @@ def main(argv=None) -> None:
     parser.add_argument("--models", default="msd", help="comma-separated keys")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--contenders", default=",".join(CONTENDERS))
-    parser.add_argument("--memory-minutes", type=float, default=60.0,
-                        help="length of the long file for peak RSS; 0 skips")
+    parser.add_argument(
+        "--memory-minutes",
+        type=float,
+        default=60.0,
+        help="length of the long file for peak RSS; 0 skips",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -236,12 +244,18 @@ def main(argv=None) -> None:
     if not files:
         parser.error(f"no audio files in {args.folder}")
     models = args.models.split(",")
-    print(f"{len(files)} files from {args.folder}, models {models}, "
-          f"repeat {args.repeat}, CPU cores {os.cpu_count()}")
+    print(
+        f"{len(files)} files from {args.folder}, models {models}, "
+        f"repeat {args.repeat}, CPU cores {os.cpu_count()}"
+    )
     results = {}
     for name in args.contenders.split(","):
-        task = {"kind": name, "files": [str(f) for f in files], "models": models,
-                "repeat": args.repeat}
+        task = {
+            "kind": name,
+            "files": [str(f) for f in files],
+            "models": models,
+            "repeat": args.repeat,
+        }
         try:
             results[name] = in_pinned_child(task)
         except RuntimeError as exc:
@@ -251,12 +265,15 @@ def main(argv=None) -> None:
     if args.memory_minutes:
         with tempfile.TemporaryDirectory() as tmp:
             long_file = write_long_file(files, args.memory_minutes, Path(tmp))
-            memory = in_pinned_child({"kind": "memory", "path": str(long_file),
-                                      "models": models})
+            memory = in_pinned_child(
+                {"kind": "memory", "path": str(long_file), "models": models}
+            )
         results["memory"] = memory
-        print(f"\n{memory['audio'] / 60:.1f}-minute file: peak RSS "
-              f"{memory['peak_rss_mb']:.0f} MB "
-              f"(before the analysis: {memory['rss_before_mb']:.0f} MB)")
+        print(
+            f"\n{memory['audio'] / 60:.1f}-minute file: peak RSS "
+            f"{memory['peak_rss_mb']:.0f} MB "
+            f"(before the analysis: {memory['rss_before_mb']:.0f} MB)"
+        )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

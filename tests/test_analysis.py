@@ -82,3 +82,80 @@ def test_a_file_that_is_not_audio_names_itself_in_the_error(tmp_path):
     fake.write_text("this is not an mp3")
     with pytest.raises(AudioError, match=r"song\.mp3"):
         analysis.analyze(fake)
+
+
+# --- fast mode ---------------------------------------------------------------
+
+#: Fast mode listens to 3 of this clip's 8 patches.
+FAST_CLIP = BUNDLED_MUSIC / "hsr_rock.ogg"
+SMALL_BUDGET = 3
+#: Measured on this clip at that budget: 0.065 at most (MTT).
+FAST_TOLERANCE = 0.1
+#: A patch decoded alone gives the faithful patch's scores to float rounding;
+#: measured 7e-6 at most on real tracks.
+SAME_PATCH_TOLERANCE = 1e-4
+
+
+def faithful_patch_scores(path, model):
+    """Scores of every patch of the faithful analysis, (n_patches, n_tags)."""
+    from beetsplug.musicnn import audio, features
+    from beetsplug.musicnn.backends import load_backend
+
+    batch = features.patches(features.log_mel_spectrogram(audio.load_audio(path)))
+    return load_backend("onnx", model).predict(batch).scores
+
+
+def test_fast_mode_is_close_to_the_faithful_analysis():
+    full = analysed(FAST_CLIP, "onnx")
+    fast = analysis.analyze(FAST_CLIP, tuple(UPSTREAM), patch_budget=SMALL_BUDGET)
+    for key in UPSTREAM:
+        assert fast[key].n_patches == SMALL_BUDGET < full[key].n_patches
+        assert not np.array_equal(fast[key].scores, full[key].scores)
+        np.testing.assert_allclose(
+            fast[key].scores, full[key].scores, atol=FAST_TOLERANCE
+        )
+    assert fast.duration == pytest.approx(full.duration, abs=1e-3)
+    assert set(fast.timings) == {"decode", "features", "inference"}
+
+
+def test_fast_mode_scores_the_chosen_faithful_patches():
+    from beetsplug.musicnn import sampling
+
+    per_patch = faithful_patch_scores(FAST_CLIP, "mtt")
+    chosen = sampling.choose_patches(len(per_patch), SMALL_BUDGET)
+    fast = analysis.analyze(FAST_CLIP, ("mtt",), patch_budget=SMALL_BUDGET)
+    np.testing.assert_allclose(
+        fast["mtt"].scores, per_patch[chosen].mean(axis=0), atol=SAME_PATCH_TOLERANCE
+    )
+
+
+@pytest.mark.parametrize("budget", [8, 9, 1000])
+def test_a_budget_covering_every_patch_is_the_faithful_analysis(budget):
+    full = analysed(FAST_CLIP, "onnx")
+    fast = analysis.analyze(FAST_CLIP, tuple(UPSTREAM), patch_budget=budget)
+    for key in UPSTREAM:
+        assert fast[key].n_patches == full[key].n_patches == 8
+        np.testing.assert_array_equal(fast[key].scores, full[key].scores)
+        np.testing.assert_array_equal(fast[key].embedding, full[key].embedding)
+
+
+def test_a_budget_below_one_is_refused():
+    with pytest.raises(ValueError, match="patch_budget"):
+        analysis.analyze(FAST_CLIP, ("msd",), patch_budget=0)
+
+
+def test_fast_mode_seeks_in_files_only_ffmpeg_reads(tmp_path):
+    import soundfile
+
+    from beetsplug.musicnn import sampling
+    from tests.test_audio import write_with_pyav
+
+    signal, rate = soundfile.read(FAST_CLIP, dtype="float32", always_2d=True)
+    alac = tmp_path / "clip.m4a"  # lossless, so the decoded samples are exact
+    write_with_pyav(alac, signal, rate, codec="alac")
+    per_patch = faithful_patch_scores(alac, "msd")
+    chosen = sampling.choose_patches(len(per_patch), SMALL_BUDGET)
+    fast = analysis.analyze(alac, ("msd",), patch_budget=SMALL_BUDGET)
+    np.testing.assert_allclose(
+        fast["msd"].scores, per_patch[chosen].mean(axis=0), atol=SAME_PATCH_TOLERANCE
+    )

@@ -22,6 +22,7 @@ from beetsplug.musicnn.audio import (
     NOT_AUDIO,
     AudioError,
     load_audio,
+    probe,
     resample_blocks,
     resampled_length,
 )
@@ -344,3 +345,22 @@ def test_a_long_file_never_exists_at_full_rate(tmp_path):
     # The output itself (38 MB) plus a few blocks, not the 106 MB of mono (or
     # 212 MB of stereo) float32 at 44.1 kHz.
     assert peak < y.nbytes + 8_000_000 < full_rate_mono_bytes / 2
+
+
+@pytest.mark.parametrize("audio_format", FORMATS.values(), ids=FORMATS.keys())
+def test_probe_reads_rate_and_length_without_decoding(tmp_path, audio_format):
+    path, source = audio_format.encode(tmp_path, seconds=3.0)
+    info = probe(path)
+    assert info.sample_rate == audio_format.rate
+    # Lossy encoders may pad; mp3 and container lengths are estimates.
+    assert 0 <= info.frames - len(source) <= max(audio_format.extra_frames, 2400)
+    assert info.duration == pytest.approx(3.0, abs=0.06)
+
+
+def test_probe_refuses_what_is_not_audio(tmp_path):
+    path = tmp_path / "song.mp3"
+    path.write_text("this is not an mp3\n" * 100)
+    with pytest.raises(AudioError, match=NOT_AUDIO):
+        probe(path)
+    with pytest.raises(AudioError, match="no such file"):
+        probe(tmp_path / "missing.flac")

@@ -8,7 +8,9 @@ This is the public Python API; it needs no beets library::
     result["msd"].top(5)  # [("rock", 0.61), ...]
 
 Models are loaded once per process (see :func:`backends.load_backend`) and
-reused by every later call.
+reused by every later call. ``analyze(path, patch_budget=48)`` is fast mode:
+it listens to 48 patches spread over the track instead of all of them, and
+decodes only their audio (see :mod:`sampling`).
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ from os import PathLike
 
 import numpy as np
 
-from . import audio, features
+from . import audio, features, sampling
 from .backends import load_backend
-from .models import SAMPLE_RATE, get_model
+from .models import PATCH_FRAMES, SAMPLE_RATE, get_model
 
 DEFAULT_MODELS = ("msd", "mtt")
 
@@ -115,6 +117,29 @@ def analyze_signal(
         batch = features.patches(
             features.log_mel_spectrogram(y), features.patch_hop(overlap)
         )
+    return analyze_patches(
+        batch, models, backend=backend, threads=threads, timings=timings
+    )
+
+
+def analyze_patches(
+    batch: np.ndarray,
+    models: Iterable[str] = DEFAULT_MODELS,
+    *,
+    backend: str = "onnx",
+    threads: int = 1,
+    timings: dict[str, float] | None = None,
+) -> dict[str, ModelResult]:
+    """Run the models on log-mel patches and average their outputs.
+
+    Parameters
+    ----------
+    batch : np.ndarray, shape (n, 187, 96)
+        Log-mel patches (:func:`features.patches`) of one track.
+    models, backend, threads, timings
+        As for :func:`analyze_signal`.
+    """
+    timings = {} if timings is None else timings
     results = {}
     for key in models:
         spec = get_model(key)
@@ -136,8 +161,20 @@ def analyze(
     backend: str = "onnx",
     overlap: float = 0.0,
     threads: int = 1,
+    patch_budget: int | None = None,
 ) -> Analysis:
     """Analyse one audio file with MusicNN.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        An audio file in any format :func:`audio.load_audio` reads.
+    models, backend, overlap, threads
+        As for :func:`analyze_signal`.
+    patch_budget : int >= 1 or None
+        Fast mode: analyse this many patches spread over the track, decoding
+        only their audio. ``None``, or a budget at least the track's patch
+        count, analyses every patch (the faithful analysis).
 
     Raises
     ------
@@ -147,14 +184,81 @@ def analyze(
         If the inference runtime or a model cannot be loaded.
     """
     timings: dict[str, float] = {}
-    with _timed(timings, "decode"):
-        y = audio.load_audio(path, sr=SAMPLE_RATE)
-    results = analyze_signal(
-        y, models, backend=backend, overlap=overlap, threads=threads, timings=timings
+    hop = features.patch_hop(overlap)
+    sampled = None
+    if patch_budget is not None:
+        sampled = _sampled_patches(path, patch_budget, hop, timings)
+    if sampled is None:
+        with _timed(timings, "decode"):
+            y = audio.load_audio(path, sr=SAMPLE_RATE)
+        with _timed(timings, "features"):
+            batch = features.patches(features.log_mel_spectrogram(y), hop)
+        duration = len(y) / SAMPLE_RATE
+    else:
+        batch, duration = sampled
+    results = analyze_patches(
+        batch, models, backend=backend, threads=threads, timings=timings
     )
     return Analysis(
         path=str(path),
-        duration=len(y) / SAMPLE_RATE,
+        duration=duration,
         results=results,
         timings=timings,
+    )
+
+
+def _sampled_patches(
+    path: str | PathLike, budget: int, hop: int, timings: dict[str, float]
+) -> tuple[np.ndarray, float] | None:
+    """Fast mode's patches of a file and its duration in seconds.
+
+    Returns ``None`` where fast mode would analyse every patch anyway (or
+    none: a header that promised more audio than the file holds), so that
+    the caller runs the faithful analysis.
+    """
+    if budget < 1:
+        raise ValueError(f"patch_budget must be >= 1, not {budget}")
+    with _timed(timings, "decode"):
+        info = audio.probe(path)
+    n_samples = audio.resampled_length(info.frames, info.sample_rate, SAMPLE_RATE)
+    n_patches = sampling.patch_count(n_samples, hop)
+    if budget >= n_patches:
+        return None
+    chosen = sampling.choose_patches(n_patches, budget)
+    reads = sampling.plan_reads(chosen, n_samples, info.sample_rate, hop=hop)
+    patches = []
+    for read in reads:
+        with _timed(timings, "decode"):
+            try:
+                y = _decode_read(path, read, info.sample_rate, n_samples)
+            except audio.AudioError:
+                continue  # past the real end of a file whose header guessed long
+        with _timed(timings, "features"):
+            mel = features.log_mel_spectrogram(y)
+        frames = (mel[read.patch_frames(patch, hop)] for patch in read.patches)
+        # A read cut short by the end of the file drops its partial patches,
+        # as the faithful analysis drops the last partial patch.
+        patches += [patch for patch in frames if len(patch) == PATCH_FRAMES]
+    if not patches:
+        return None
+    return np.stack(patches), n_samples / SAMPLE_RATE
+
+
+def _decode_read(
+    path: str | PathLike, read: sampling.Read, native_rate: int, n_samples: int
+) -> np.ndarray:
+    """Decode the 16 kHz samples ``[read.start, read.stop)`` of a file.
+
+    The read's ends fall on whole native frames (``sampling.read_alignment``);
+    half a frame more keeps ``load_audio``'s ``int(seconds * rate)`` from
+    rounding down to the frame before.
+    """
+    first = read.start * native_rate // SAMPLE_RATE
+    offset = (first + 0.5) / native_rate
+    if read.stop >= n_samples:
+        # To the end of the file, where the faithful analysis also stops.
+        return audio.load_audio(path, SAMPLE_RATE, offset=offset)
+    last = read.stop * native_rate // SAMPLE_RATE
+    return audio.load_audio(
+        path, SAMPLE_RATE, offset=offset, duration=(last - first + 0.5) / native_rate
     )

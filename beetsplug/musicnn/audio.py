@@ -22,6 +22,7 @@ import math
 import os
 import stat
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import soundfile
@@ -108,6 +109,64 @@ def load_audio(
         where = f" after {offset:g} s" if offset else ""
         raise AudioError(path, f"no audio samples{where}")
     return y
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a file's header says about its audio, before any decoding."""
+
+    #: Native sample rate, in Hz.
+    sample_rate: int
+    #: Native frames: exact for most formats, an estimate for mp3 (and 0 when
+    #: the container does not say).
+    frames: int
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds, as exact as ``frames``."""
+        return self.frames / self.sample_rate
+
+
+def probe(path: str | os.PathLike[str]) -> AudioInfo:
+    """Read a file's sample rate and length from its header, decoding nothing.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        An audio file in any format :func:`load_audio` reads.
+
+    Raises
+    ------
+    AudioError
+        If the file is missing, unreadable or not audio.
+    """
+    path = os.fspath(path)
+    _check_readable_file(path)
+    try:
+        info = soundfile.info(path)
+        if info.frames > 0:
+            return AudioInfo(info.samplerate, info.frames)
+    except soundfile.SoundFileError:
+        pass  # a format for ffmpeg, as in _decode
+    return _probe_with_pyav(path)
+
+
+def _probe_with_pyav(path: str) -> AudioInfo:
+    import av
+
+    try:
+        container = av.open(path)
+    except av.FFmpegError as error:
+        raise AudioError(path, _pyav_open_failure(error)) from error
+    with container:
+        if not container.streams.audio:
+            raise AudioError(path, "no audio stream")
+        stream = container.streams.audio[0]
+        frames = _pyav_frames_hint(stream)
+        if not frames and container.duration:
+            # Some containers time only themselves (in microseconds).
+            frames = int(container.duration * stream.rate / av.time_base)
+        return AudioInfo(stream.rate, frames)
 
 
 def _decode(path: str, sr: int, offset: float, duration: float | None) -> np.ndarray:

@@ -1,0 +1,273 @@
+"""The beets side of beets-musicnn: configuration, the ``musicnn`` command,
+the import stage and the library events.
+
+Only glue lives here: the configuration is checked in ``settings``, a run
+over the library is ``runner``'s. This module is imported on every ``beet``
+invocation, so it and those modules import nothing heavy; the engine (ONNX
+Runtime, librosa, the worker pool, the result store) is imported inside the
+functions that run an analysis.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import confuse
+from beets import logging, ui
+from beets.plugins import BeetsPlugin
+
+from . import fields, runner
+from .models import MODELS
+from .runner import ImportAnalyser, analyse_selection
+from .settings import DEFAULT_CONFIG, Settings
+
+if TYPE_CHECKING:
+    from beets.importer import ImportSession, ImportTask
+    from beets.library import Item, Library
+
+    from .store import ResultStore
+
+log = logging.getLogger("beets.musicnn")
+
+
+class MusicnnPlugin(BeetsPlugin):
+    """Tags a library by sound with the MusicNN networks."""
+
+    def __init__(self) -> None:
+        super().__init__("musicnn")
+        self.config.add(DEFAULT_CONFIG)
+        # Typed fields make `musicnn_msd_happy:0.4..` and numeric sorts work.
+        self.item_types = fields.item_types()
+        #: Open result stores by library and thread: an SQLite connection
+        #: belongs to its thread, and a threaded import runs the stage and
+        #: the file events in different threads.
+        self._stores: dict[tuple[bytes | str, int], ResultStore] = {}
+        self._importer: ImportAnalyser | None = None
+        #: File mtimes just before beets writes tags, by item id (see
+        #: `_before_write`).
+        self._mtimes_before_write: dict[int, float] = {}
+        self._removed_ids: set[int] = set()
+
+        if self.config["write_mood"].get() is True:
+            self._add_mood_media_field()
+        self.import_stages = [self.analyse_imported]
+        self.register_listener("import_task_files", self._imported_files_settled)
+        self.register_listener("import", self._end_import)
+        self.register_listener("item_removed", self._item_removed)
+        self.register_listener("write", self._before_write)
+        self.register_listener("after_write", self._after_write)
+        self.register_listener("cli_exit", self._cli_exit)
+
+    def settings(
+        self, models: str | None = None, workers: int | None = None
+    ) -> Settings:
+        try:
+            return Settings.from_config(self.config, models=models, workers=workers)
+        except confuse.ConfigError as exc:
+            raise ui.UserError(f"musicnn: configuration error: {exc}") from None
+
+    def store(self, lib: Library) -> ResultStore:
+        """The result store next to ``lib``'s database, opened once per thread."""
+        key = (lib.path, threading.get_ident())
+        if key not in self._stores:
+            from .store import ResultStore
+
+            try:
+                self._stores[key] = ResultStore.for_library(lib.path)
+            except (OSError, RuntimeError, sqlite3.Error) as exc:
+                raise ui.UserError(
+                    f"musicnn: cannot open the result store next to "
+                    f"{os.fsdecode(lib.path)}: {exc}"
+                ) from None
+        return self._stores[key]
+
+    # The command
+
+    def commands(self) -> list[ui.Subcommand]:
+        command = ui.Subcommand(
+            "musicnn", help="tag items by their sound with the MusicNN networks"
+        )
+        parser = command.parser
+        parser.usage = (
+            "beet musicnn [options] [QUERY]\n"
+            "Analyse the items matching QUERY (all without one) that are not "
+            "up to date."
+        )
+        parser.add_option(
+            "-f",
+            "--force",
+            action="store_true",
+            default=False,
+            help="analyse again even the items that are up to date",
+        )
+        parser.add_option(
+            "-p",
+            "--pretend",
+            action="store_true",
+            default=False,
+            help="list the items that would be analysed, and stop",
+        )
+        parser.add_option(
+            "-r",
+            "--rederive",
+            action="store_true",
+            default=False,
+            help="recompute the fields from stored results, without audio "
+            "(after a change of `scores` or `threshold`)",
+        )
+        parser.add_option(
+            "-j",
+            "--workers",
+            type="int",
+            metavar="N",
+            help="worker processes (0: analyse in this process)",
+        )
+        parser.add_option(
+            "-m",
+            "--models",
+            metavar="LIST",
+            help=f"comma-separated models to run: {', '.join(MODELS)}",
+        )
+        parser.add_option(
+            "-w",
+            "--write",
+            action="store_true",
+            default=None,
+            help="write the genre/mood tags to the files (with write_genre/write_mood)",
+        )
+        parser.add_option(
+            "-W",
+            "--nowrite",
+            action="store_false",
+            dest="write",
+            help="don't write tags to the files",
+        )
+        command.func = self.musicnn_command
+        return [command]
+
+    def musicnn_command(self, lib: Library, opts: Any, args: list[str]) -> None:
+        settings = self.settings(models=opts.models, workers=opts.workers)
+        options = settings.run_options(write=ui.should_write(opts.write))
+        store = self.store(lib)
+        if opts.rederive:
+            counts = runner.rederive(lib, args, options, store)
+            ui.print_(
+                f"musicnn: updated the fields of {counts.updated:,} items from "
+                f"stored results; {counts.missing:,} have none for "
+                f"{'+'.join(settings.models)} yet (run `beet musicnn` for them)."
+            )
+            return
+
+        show = _print_item if opts.pretend else None
+        selection = runner.select(
+            lib, args, options, store, force=opts.force, on_selected=show
+        )
+        if opts.pretend:
+            ui.print_(
+                f"musicnn: would analyse {len(selection):,} items; "
+                f"{selection.skipped:,} are up to date."
+            )
+            return
+        summary = analyse_selection(lib, selection, settings, options, store)
+        if not args and not summary.interrupted:
+            store.prune(runner.all_item_ids(lib))
+        ui.print_(summary.text())
+
+    # Import
+
+    def analyse_imported(self, session: ImportSession, task: ImportTask) -> None:
+        """Import stage: analyse the task's items before files are written."""
+        if task.skip or not self.config["auto"].get(bool):
+            return
+        items = [item for item in task.imported_items() if item.id is not None]
+        if not items:
+            return
+        if self._importer is None:
+            lib = session.lib
+            self._importer = ImportAnalyser(
+                lib, self.settings(), lambda: self.store(lib)
+            )
+        with _import_goes_on("analyse the imported items"):
+            self._importer.analyse(items)
+
+    def _imported_files_settled(self, session: ImportSession, task: ImportTask) -> None:
+        if self._importer is not None:
+            with _import_goes_on("update the stored results"):
+                self._importer.files_settled(task.imported_items())
+
+    def _end_import(self, **_: Any) -> None:
+        if self._importer is not None:
+            self._importer.close()
+            self._importer = None
+
+    # Keeping the store in step with the library
+
+    def _item_removed(self, item: Item) -> None:
+        # Deleted in one go at exit: `beet rm` of a whole artist sends one
+        # event per item.
+        if item.id is not None:
+            self._removed_ids.add(item.id)
+
+    def _before_write(self, item: Item, path: bytes, **_: Any) -> None:
+        if item.id is not None and fields.VERSION_FIELD in item:
+            self._mtimes_before_write[item.id] = runner.file_mtime(os.fsdecode(path))
+
+    def _after_write(self, item: Item, path: bytes, **_: Any) -> None:
+        """beets rewrote the tags, not the sound: carry the stored results
+        over to the new modification time so they stay current."""
+        before = self._mtimes_before_write.pop(item.id, None)
+        if before is None or item._db is None:
+            return
+        store = self.store(item._db)
+        after = runner.file_mtime(os.fsdecode(path))
+        moved = [
+            replace(stored, mtime=after)
+            for stored in store.get(item.id).values()
+            if stored.mtime == before
+        ]
+        if moved:
+            store.put_many(moved)
+
+    def _cli_exit(self, lib: Library, **_: Any) -> None:
+        self._end_import()
+        if self._removed_ids:
+            self.store(lib).delete(self._removed_ids)
+            self._removed_ids.clear()
+
+    def _add_mood_media_field(self) -> None:
+        """Make musicnn_mood a file tag (MOOD), so beets writes it."""
+        import mediafile
+
+        if fields.MOOD_FIELD in mediafile.MediaFile.fields():
+            return  # already added by an earlier instance (tests)
+        self.add_media_field(
+            fields.MOOD_FIELD,
+            mediafile.MediaField(
+                mediafile.MP3DescStorageStyle("MOOD"),
+                mediafile.MP4StorageStyle("----:com.apple.iTunes:MOOD"),
+                mediafile.StorageStyle("MOOD"),
+                mediafile.ASFStorageStyle("WM/Mood"),
+            ),
+        )
+
+
+@contextmanager
+def _import_goes_on(doing: str) -> Iterator[None]:
+    """Log, rather than raise, an unexpected error: whatever goes wrong in
+    this plugin must not cost the user their import."""
+    try:
+        yield
+    except Exception as exc:
+        log.error("musicnn: could not {}: {}", doing, exc)
+        log.debug("{}", traceback.format_exc())
+
+
+def _print_item(item: Item) -> None:
+    ui.print_(format(item))

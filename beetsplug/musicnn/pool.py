@@ -1,0 +1,629 @@
+"""Worker pool stage: analyse many files in parallel, one process per core.
+
+The pool knows nothing of beets and nothing of how a file is analysed: it
+moves :class:`Job` objects to worker processes that call
+:func:`analysis.analyze`, and brings back one :class:`Outcome` per job, in
+completion order, so the caller can store results in batches as they come::
+
+    with AnalysisPool(AnalysisSettings(models=("msd", "mtt")), workers=2) as pool:
+        for outcome in pool.imap_unordered(jobs):
+            ...
+
+Why it is built by hand rather than on ``concurrent.futures``:
+
+- each worker has its own duplex pipe, and the main process keeps the list
+  of jobs it sent down each pipe. When a worker dies (segfault in a decoder,
+  OOM kill) the main process knows exactly which file it was working on,
+  fails only that job and resubmits the one queued behind it.
+  ``ProcessPoolExecutor`` cannot say which job killed it and breaks the
+  whole pool instead;
+- jobs are pulled from the caller's iterable only as workers have room (at
+  most :data:`JOBS_PER_WORKER` in flight each), so a 500,000-item library is
+  never materialised;
+- workers are started with ``spawn`` because TensorFlow (and Essentia's
+  sessions) are not fork-safe, and they load their models once, before the
+  first job, so that a model that cannot load stops the run at once.
+
+This module imports nothing heavy itself. A worker's thread-count variables
+are put in its environment when it is spawned, so they are in place before
+the child imports anything (importing this package may already load NumPy).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import signal
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from multiprocessing.context import SpawnProcess
+
+    from .analysis import Analysis
+
+#: Jobs sent to a worker ahead of its results: one being analysed and one
+#: waiting in its pipe, so a worker never idles between files, yet a dead
+#: worker strands at most one queued job and the caller's iterable is read
+#: only a little ahead of the results.
+JOBS_PER_WORKER = 2
+
+#: Memory one worker may need at peak: the runtime, both models, the decoded
+#: signal and ONNX Runtime's activation arena for a batch of patches (about
+#: 3 GB measured with 32-patch batches and two models, 0.4 GB one patch at a
+#: time). Used only to size the default number of workers.
+WORKER_MEMORY = 3 * 1024**3
+
+#: Workers that die before they are ready, in a row, before the pool gives up:
+#: such a worker cannot import or load something, and respawning it would
+#: loop forever.
+MAX_START_FAILURES = 3
+
+#: Jobs in a row that kill their worker, with no outcome in between, before
+#: the pool gives up: past that the crash is not in the files (a runtime that
+#: dies on every input, memory too small for any track), and respawning for
+#: each of half a million files would take days to say so.
+MAX_DEATHS_IN_A_ROW = 10
+
+#: Seconds a stopping worker gets to exit on its own before SIGTERM/SIGKILL.
+STOP_TIMEOUT = 2.0
+
+#: Seconds between a worker's checks that its parent is still alive while it
+#: waits for work (pipe EOF normally says so first).
+PARENT_CHECK_INTERVAL = 1.0
+
+#: Environment variables that make numeric libraries use one thread. Set in
+#: the child's environment before it starts, since BLAS and OpenMP read them
+#: once, when loaded; N workers x N threads would oversubscribe the cores.
+SINGLE_THREAD_ENV = {
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "NUMEXPR_NUM_THREADS": "1",
+    "VECLIB_MAXIMUM_THREADS": "1",
+}
+
+#: Seconds of silence analysed when a worker starts: runs every stage once, so
+#: a model or library that cannot load fails before any file is sent.
+_WARM_UP_SECONDS = 3
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """What every worker needs to analyse a file; picklable."""
+
+    models: tuple[str, ...] = ("msd",)
+    backend: str = "onnx"
+    overlap: float = 0.0
+    #: Intra-op threads per worker; one is the efficient shape (measured).
+    threads: int = 1
+    #: Fast mode: patches analysed per track (``analyze(patch_budget=)``);
+    #: None analyses every patch.
+    patch_budget: int | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    """One file to analyse."""
+
+    item_id: int
+    #: Absolute path, resolved by the caller (workers have no beets library).
+    path: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of one job: an analysis, or why there is none."""
+
+    job: Job
+    analysis: Analysis | None
+    #: One line for people when ``analysis`` is None; never a traceback.
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.analysis is not None
+
+
+def default_workers(memory_per_worker: int = WORKER_MEMORY) -> int:
+    """A good number of workers for this machine, at least 1.
+
+    One per physical core (each worker runs one inference thread, and
+    hyper-threads add little to convolution-bound work), no more than the
+    cores this process may run on, and no more than available memory allows.
+    """
+    import psutil
+
+    cores = psutil.cpu_count(logical=False) or psutil.cpu_count() or 1
+    if hasattr(os, "sched_getaffinity"):
+        # Containers and taskset restrict the usable CPUs below the count.
+        cores = min(cores, len(os.sched_getaffinity(0)))
+    return workers_for(cores, psutil.virtual_memory().available, memory_per_worker)
+
+
+def workers_for(cores: int, available_memory: int, memory_per_worker: int) -> int:
+    """``min(cores, available_memory // memory_per_worker)``, at least 1."""
+    return max(1, min(cores, available_memory // max(memory_per_worker, 1)))
+
+
+def check_settings(settings: AnalysisSettings) -> None:
+    """Raise ValueError, in the caller's process, for settings no worker can use.
+
+    Checked before any worker starts so that a typo gives one clear error
+    rather than a worker failure.
+    """
+    from .backends import BACKENDS
+    from .models import get_model
+
+    if isinstance(settings.models, str) or not settings.models:
+        raise ValueError(
+            f"models must be a tuple of model keys, not {settings.models!r}"
+        )
+    for model in settings.models:
+        get_model(model)
+    if settings.backend not in BACKENDS:
+        known = ", ".join(BACKENDS)
+        raise ValueError(f"unknown backend {settings.backend!r} (known: {known})")
+    if not 0 <= settings.overlap < 1:
+        raise ValueError(f"overlap must be in [0, 1), not {settings.overlap}")
+    if settings.threads < 1:
+        raise ValueError(f"threads must be >= 1, not {settings.threads}")
+    if settings.patch_budget is not None and settings.patch_budget < 1:
+        raise ValueError(f"patch_budget must be >= 1, not {settings.patch_budget}")
+
+
+# --- What runs in a worker (and in the caller's process when workers == 0) ---
+
+
+def warm_up(settings: AnalysisSettings) -> None:
+    """Load every model and run the whole analysis once on silence.
+
+    Raises
+    ------
+    backends.BackendError
+        If the runtime or a model cannot be loaded.
+    """
+    import numpy as np
+
+    from .analysis import analyze_signal
+    from .models import SAMPLE_RATE
+
+    analyze_signal(
+        np.zeros(_WARM_UP_SECONDS * SAMPLE_RATE, np.float32),
+        settings.models,
+        backend=settings.backend,
+        overlap=settings.overlap,
+        threads=settings.threads,
+    )
+
+
+def analyse_job(job: Job, settings: AnalysisSettings) -> Outcome:
+    """Analyse one file; any failure of that file becomes an error Outcome.
+
+    Raises
+    ------
+    backends.BackendError
+        Only this: it would fail every file, so it must stop the run.
+    """
+    from .analysis import analyze
+    from .audio import AudioError
+    from .backends import BackendError
+
+    try:
+        result = analyze(
+            job.path,
+            settings.models,
+            backend=settings.backend,
+            overlap=settings.overlap,
+            threads=settings.threads,
+            patch_budget=settings.patch_budget,
+        )
+    except AudioError as error:
+        return Outcome(job, None, one_line(error.reason))
+    except BackendError:
+        raise
+    except Exception as error:
+        return Outcome(job, None, internal_error(error))
+    return Outcome(job, result)
+
+
+def internal_error(error: BaseException) -> str:
+    """``"internal error: Type: message"``, one line."""
+    return one_line(f"internal error: {type(error).__name__}: {error}")
+
+
+def one_line(text: str, limit: int = 500) -> str:
+    """``text`` with its whitespace runs collapsed, cut to ``limit`` characters."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _worker_main(conn: Connection, settings: AnalysisSettings, parent: int) -> None:
+    """Body of a worker process: warm up, then analyse jobs until told to stop.
+
+    Messages to the parent: ``("ready",)`` once, then one ``("outcome",
+    Outcome)`` per job in the order the jobs came, or a single ``("fatal",
+    message)`` after which the worker exits.
+    """
+    # Ctrl-C goes to the whole process group; the main process decides what
+    # happens, the workers just get stopped. (Usually SIGINT is already
+    # blocked from birth, see _start_worker; this covers other callers.)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):  # not on Windows
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    try:
+        try:
+            warm_up(settings)
+        except Exception as error:
+            conn.send(("fatal", _start_failure(error)))
+            return
+        conn.send(("ready",))
+        while (job := _next_job(conn, parent)) is not None:
+            try:
+                outcome = analyse_job(job, settings)
+            except Exception as error:  # BackendError: no file can succeed
+                conn.send(("fatal", one_line(str(error))))
+                return
+            _send_outcome(conn, outcome)
+    except (BrokenPipeError, EOFError, ConnectionResetError):
+        pass  # the parent has gone away or closed the pool: nothing to report
+    finally:
+        conn.close()
+
+
+def _start_failure(error: Exception) -> str:
+    from .backends import BackendError
+
+    if isinstance(error, BackendError):
+        return one_line(str(error))
+    return one_line(f"analysis worker cannot start: {type(error).__name__}: {error}")
+
+
+def _next_job(conn: Connection, parent: int) -> Job | None:
+    """The next job from the parent, or None when the worker should exit."""
+    while not conn.poll(PARENT_CHECK_INTERVAL):
+        # Pipe EOF normally tells us the parent is gone; the parent pid check
+        # also covers a pipe end leaked into another process.
+        if os.getppid() != parent:
+            return None
+    try:
+        return conn.recv()  # None is the parent's polite "stop"
+    except EOFError:
+        return None
+
+
+def _send_outcome(conn: Connection, outcome: Outcome) -> None:
+    try:
+        conn.send(("outcome", outcome))
+    except (BrokenPipeError, ConnectionResetError):
+        raise
+    except Exception as error:  # an analysis that cannot be pickled
+        conn.send(("outcome", Outcome(outcome.job, None, internal_error(error))))
+
+
+# --- The main process side ---
+
+
+@dataclass
+class _Worker:
+    """A worker process, its end of the pipe, and the jobs it holds."""
+
+    process: SpawnProcess
+    conn: Connection
+    #: Jobs sent and not answered, oldest first; the first is being analysed.
+    jobs: deque[Job] = field(default_factory=deque)
+    ready: bool = False
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid
+
+
+class AnalysisPool:
+    """Analyse jobs in ``workers`` processes, or in this process if 0.
+
+    Use as a context manager, or call :meth:`close`: leaving the ``with``
+    block, an exception or Ctrl-C always stops and joins every worker.
+    """
+
+    def __init__(self, settings: AnalysisSettings, workers: int) -> None:
+        if workers < 0:
+            raise ValueError(f"workers must be >= 0, not {workers}")
+        check_settings(settings)
+        self.settings = settings
+        self.workers = workers
+        self._context = multiprocessing.get_context("spawn")
+        self._workers: list[_Worker] = []
+        self._start_failures = 0
+        self._deaths_in_a_row = 0
+        self._closed = False
+        self._iterating = False
+
+    def __enter__(self) -> AnalysisPool:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    @property
+    def worker_pids(self) -> tuple[int, ...]:
+        """Process ids of the current workers (for monitoring and tests)."""
+        return tuple(w.pid for w in self._workers if w.pid is not None)
+
+    def close(self) -> None:
+        """Stop and join every worker; idempotent."""
+        self._closed = True
+        self._stop_workers()
+
+    def imap_unordered(self, jobs: Iterable[Job]) -> Iterator[Outcome]:
+        """Yield one Outcome per job, as each completes.
+
+        ``jobs`` is read lazily, a few jobs ahead of the results. Leaving the
+        iteration early stops the workers (their jobs are dropped); a later
+        call starts new ones.
+
+        Raises
+        ------
+        backends.BackendError
+            If the models cannot be loaded, or workers cannot even start;
+            the pool is closed.
+        """
+        if self._closed:
+            raise RuntimeError("the analysis pool is closed")
+        if self._iterating:
+            raise RuntimeError("the analysis pool is already iterating")
+        if self.workers == 0:
+            return self._imap_in_process(jobs)
+        return self._imap_workers(jobs)
+
+    def _imap_in_process(self, jobs: Iterable[Job]) -> Iterator[Outcome]:
+        """The same semantics with no subprocess: for tests, debugging, -j 0."""
+        from .backends import BackendError
+
+        self._iterating = True
+        try:
+            warm_up(self.settings)
+            for job in jobs:
+                yield analyse_job(job, self.settings)
+        except BackendError:
+            self._closed = True
+            raise
+        finally:
+            self._iterating = False
+
+    def _imap_workers(self, jobs: Iterable[Job]) -> Iterator[Outcome]:
+        self._iterating = True
+        try:
+            yield from self._schedule(iter(jobs))
+        except BaseException:
+            # Ctrl-C, a BackendError, an error from the jobs iterable, or the
+            # caller leaving the loop (GeneratorExit): no worker survives it.
+            self._stop_workers()
+            raise
+        finally:
+            self._iterating = False
+
+    def _schedule(self, jobs: Iterator[Job]) -> Iterator[Outcome]:
+        """Keep every worker fed, and yield outcomes as they arrive."""
+        # Jobs to send before new ones from `jobs`: the first one, read ahead
+        # so that a run with nothing to do starts no worker, then those taken
+        # back from dead workers.
+        first = next(jobs, None)
+        if first is None:
+            return
+        pending: deque[Job] = deque([first])
+        exhausted = False
+        while True:
+            if self._closed:  # close() called while the caller iterates
+                raise RuntimeError("the analysis pool is closed")
+            if not exhausted or pending:
+                self._start_missing_workers()
+            exhausted = self._feed(jobs, pending, exhausted)
+            if exhausted and not pending and not self._in_flight():
+                return
+            yield from self._collect(pending)
+
+    def _in_flight(self) -> int:
+        return sum(len(w.jobs) for w in self._workers)
+
+    def _feed(self, jobs: Iterator[Job], pending: deque[Job], exhausted: bool) -> bool:
+        """Send jobs until every worker holds JOBS_PER_WORKER; True once
+        ``jobs`` is exhausted. Round robin, so work spreads across workers."""
+        for depth in range(1, JOBS_PER_WORKER + 1):
+            for worker in self._workers:
+                if len(worker.jobs) >= depth:
+                    continue
+                if pending:
+                    job = pending.popleft()
+                elif exhausted:
+                    return True
+                else:
+                    job = next(jobs, None)
+                    if job is None:
+                        return True
+                self._send(worker, job, pending)
+        return exhausted
+
+    def _send(self, worker: _Worker, job: Job, pending: deque[Job]) -> None:
+        try:
+            worker.conn.send(job)
+        except (BrokenPipeError, ConnectionResetError):
+            # Died since we last looked: keep the job for another worker;
+            # _collect sees the sentinel and requeues what the dead one held.
+            pending.append(job)
+            return
+        worker.jobs.append(job)
+
+    def _collect(self, pending: deque[Job]) -> Iterator[Outcome]:
+        """Wait for messages or deaths; yield the outcomes they produce."""
+        by_conn = {w.conn: w for w in self._workers}
+        by_sentinel = {w.process.sentinel: w for w in self._workers}
+        ready = wait([*by_conn, *by_sentinel])
+        outcomes: list[Outcome] = []
+        # Messages first: a worker may have answered just before dying.
+        for conn in ready:
+            if conn in by_conn:
+                outcomes.extend(self._receive(by_conn[conn]))
+        for sentinel in ready:
+            if sentinel in by_sentinel:
+                outcomes.extend(self._bury(by_sentinel[sentinel], pending))
+        for outcome in outcomes:
+            if self._closed:  # close() called while the caller iterates
+                raise RuntimeError("the analysis pool is closed")
+            yield outcome
+
+    def _receive(self, worker: _Worker) -> list[Outcome]:
+        """Read every message waiting on a worker's pipe."""
+        outcomes = []
+        try:
+            while worker.conn.poll():
+                outcomes.extend(self._handle(worker, worker.conn.recv()))
+        except (EOFError, OSError):
+            pass  # it died; its sentinel will say so
+        return outcomes
+
+    def _handle(self, worker: _Worker, message: tuple) -> list[Outcome]:
+        from .backends import BackendError
+
+        kind = message[0]
+        if kind == "ready":
+            worker.ready = True
+            self._start_failures = 0
+            return []
+        if kind == "fatal":
+            self._closed = True
+            raise BackendError(message[1])
+        outcome: Outcome = message[1]
+        self._deaths_in_a_row = 0
+        expected = worker.jobs.popleft()
+        # Workers answer in order; anything else is a bug worth a loud failure.
+        assert outcome.job == expected, (outcome.job, expected)
+        return [outcome]
+
+    def _bury(self, worker: _Worker, pending: deque[Job]) -> list[Outcome]:
+        """Handle a dead worker: fail the job it was analysing, requeue the
+        rest, and drop it (a replacement starts when there is work)."""
+        from .backends import BackendError
+
+        outcomes = self._receive(worker)  # anything it sent before dying
+        worker.process.join()
+        cause = describe_exit(worker.process.exitcode)
+        worker.process.close()
+        worker.conn.close()
+        self._workers.remove(worker)
+        if not worker.ready:
+            # It never loaded the models, so no job is to blame.
+            pending.extendleft(reversed(worker.jobs))
+            self._start_failures += 1
+            if self._start_failures >= MAX_START_FAILURES:
+                self._closed = True
+                raise BackendError(
+                    f"analysis workers fail to start ({cause}, "
+                    f"{self._start_failures} times in a row)"
+                )
+            return outcomes
+        if worker.jobs:
+            dead = worker.jobs.popleft()
+            pending.extendleft(reversed(worker.jobs))
+            self._deaths_in_a_row += 1
+            if self._deaths_in_a_row >= MAX_DEATHS_IN_A_ROW:
+                self._closed = True
+                raise BackendError(
+                    f"analysis workers keep dying ({cause}, "
+                    f"{self._deaths_in_a_row} files in a row)"
+                )
+            error = f"analysis worker died ({cause}) while reading this file"
+            outcomes.append(Outcome(dead, None, error))
+        return outcomes
+
+    def _start_missing_workers(self) -> None:
+        while len(self._workers) < self.workers:
+            self._workers.append(self._start_worker())
+
+    def _start_worker(self) -> _Worker:
+        ours, theirs = self._context.Pipe(duplex=True)
+        process = self._context.Process(
+            target=_worker_main,
+            args=(theirs, self.settings, os.getpid()),
+            name="musicnn-worker",
+            # Daemonic: multiprocessing terminates it at interpreter exit
+            # even if the pool was never closed.
+            daemon=True,
+        )
+        with _child_environment(SINGLE_THREAD_ENV), _sigint_blocked():
+            process.start()
+        # Only the worker may hold its end: then our recv sees EOF when it dies.
+        theirs.close()
+        return _Worker(process, ours)
+
+    def _stop_workers(self) -> None:
+        """Stop every worker within about STOP_TIMEOUT seconds, and join it."""
+        workers, self._workers = self._workers, []
+        for worker in workers:
+            if worker.jobs or not worker.ready:
+                # Busy in native code (or loading): asking would take too long.
+                worker.process.terminate()
+            else:
+                with contextlib.suppress(OSError):
+                    worker.conn.send(None)
+            worker.conn.close()  # EOF also tells it to go
+        for worker in workers:
+            worker.process.join(STOP_TIMEOUT)
+            if worker.process.exitcode is None:
+                worker.process.kill()
+                worker.process.join()
+            worker.process.close()
+
+
+def describe_exit(exitcode: int | None) -> str:
+    """``-9`` -> ``"killed by signal SIGKILL"``, ``3`` -> ``"exit code 3"``."""
+    if exitcode is None:
+        return "still running"
+    if exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = str(-exitcode)
+        return f"killed by signal {name}"
+    return f"exit code {exitcode}"
+
+
+@contextlib.contextmanager
+def _child_environment(variables: dict[str, str]) -> Iterator[None]:
+    """Set environment variables while a child is spawned, then restore them.
+
+    The spawned interpreter inherits the environment at exec time, before it
+    imports anything, which is the only moment these variables take effect.
+    """
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextlib.contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """Block SIGINT in this thread while a child is spawned.
+
+    The signal mask survives fork and exec, so the worker is immune to Ctrl-C
+    from its first instruction (not only once its code runs); here a Ctrl-C
+    is only delayed until the mask is restored, never lost.
+    """
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no signal masks
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)

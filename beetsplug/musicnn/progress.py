@@ -1,0 +1,160 @@
+"""What the user sees while ``beet musicnn`` runs, and the summary at the end.
+
+The progress line goes to stderr and only to a terminal: redirected output
+and logs stay free of carriage returns. The summary is one paragraph that
+says what happened and where to look when something failed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TextIO
+
+#: How often the progress line is redrawn at most, in seconds: often enough to
+#: look alive, rarely enough to cost nothing next to a 2-second analysis.
+REDRAW_INTERVAL = 0.25
+
+#: The query that lists the files that could not be analysed, with the reason.
+FAILED_QUERY = "beet ls -f '$path: $musicnn_error' musicnn_error::."
+
+
+def format_duration(seconds: float) -> str:
+    """``3725`` -> ``"1h 02m"``, ``75`` -> ``"1m 15s"``, ``4.2`` -> ``"4s"``."""
+    seconds = max(0, round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
+
+
+@dataclass
+class RunSummary:
+    """Counts and times of one run, and the paragraph that reports them."""
+
+    analysed: int = 0
+    skipped: int = 0
+    failed: int = 0
+    #: Seconds of audio in the files analysed successfully.
+    audio_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    interrupted: bool = False
+
+    @property
+    def audio_hours_per_wall_hour(self) -> float:
+        return self.audio_seconds / self.wall_seconds if self.wall_seconds else 0.0
+
+    def text(self) -> str:
+        """The end-of-run paragraph, e.g. for ``ui.print_``."""
+        parts = [
+            f"musicnn: analysed {_plural(self.analysed, 'track')}",
+            f"skipped {self.skipped:,} already up to date",
+        ]
+        failed = f"{self.failed:,} failed"
+        if self.failed:
+            failed += f" (see why with: {FAILED_QUERY})"
+        parts.append(failed)
+        sentence = "; ".join(parts) + "."
+        if self.interrupted:
+            sentence += " Interrupted: what finished is saved; run again to go on."
+        timing = f" Wall time {format_duration(self.wall_seconds)}"
+        if self.analysed and self.wall_seconds:
+            rate = self.audio_hours_per_wall_hour
+            timing += f", {rate:,.1f} hours of audio per wall-clock hour"
+        return sentence + timing + "."
+
+
+class Progress:
+    """A one-line, self-overwriting progress display on a terminal.
+
+    ``done/total``, throughput in tracks per minute, the estimated time left
+    and the last file that failed. Silent when ``stream`` is not a terminal,
+    so pipes and cron mails get only the summary.
+    """
+
+    def __init__(
+        self,
+        total: int,
+        stream: TextIO | None = None,
+        *,
+        enabled: bool | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.total = total
+        self.stream = sys.stderr if stream is None else stream
+        self.enabled = _is_terminal(self.stream) if enabled is None else enabled
+        self.clock = clock
+        self.started = clock()
+        self.done = 0
+        self.last_failure: str | None = None
+        self._last_draw = float("-inf")
+        self._drawn_width = 0
+
+    def advance(self, failed_path: str | None = None, reason: str = "") -> None:
+        """Count one finished file; ``failed_path`` names it when it failed."""
+        self.done += 1
+        if failed_path is not None:
+            name = os.path.basename(failed_path)
+            self.last_failure = f"{name} ({reason})" if reason else name
+        now = self.clock()
+        if self.done >= self.total or now - self._last_draw >= REDRAW_INTERVAL:
+            self._draw(now)
+
+    def line(self, now: float | None = None) -> str:
+        """The text of the progress line at time ``now``."""
+        now = self.clock() if now is None else now
+        elapsed = now - self.started
+        percent = 100 * self.done / self.total if self.total else 100.0
+        text = f"musicnn: {self.done:,}/{self.total:,} ({percent:.0f}%)"
+        if self.done and elapsed > 0:
+            per_minute = 60 * self.done / elapsed
+            left = (self.total - self.done) * elapsed / self.done
+            text += f", {per_minute:,.1f} tracks/min, ETA {format_duration(left)}"
+        if self.last_failure:
+            text += f", last failed: {self.last_failure}"
+        return text
+
+    def close(self) -> None:
+        """Erase the progress line so the summary starts on a clean line."""
+        if self.enabled and self._drawn_width:
+            self.stream.write("\r" + " " * self._drawn_width + "\r")
+            self.stream.flush()
+            self._drawn_width = 0
+
+    def __enter__(self) -> Progress:
+        if self.enabled:
+            self._draw(self.clock())
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _draw(self, now: float) -> None:
+        self._last_draw = now
+        if not self.enabled:
+            return
+        width = shutil.get_terminal_size().columns - 1
+        text = self.line(now)[:width]
+        # Pad with spaces to cover a longer previous line.
+        padding = " " * max(0, self._drawn_width - len(text))
+        self.stream.write("\r" + text + padding)
+        self.stream.flush()
+        self._drawn_width = len(text)
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # closed or file-like without a tty
+        return False

@@ -1,0 +1,179 @@
+"""The ``musicnn`` configuration: its defaults, and its checking.
+
+Every value is checked when a command or an import needs it, not when
+beets starts, so that a typo stops only what depends on it, with a message
+that names the option (a :class:`ConfigError`, which beets prints without a
+traceback).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import confuse
+from beets import ui
+
+from . import fields, runner
+from .models import MODELS, get_model
+
+BACKENDS = ("onnx", "essentia")
+
+DEFAULT_CONFIG: dict[str, Any] = {
+    # Analyse imported items during `beet import`.
+    "auto": True,
+    "models": ["msd"],
+    # Worker processes; "auto" fits the cores and the memory.
+    "workers": "auto",
+    "backend": "onnx",
+    # Share of each 3-second patch shared with the next (0 = the reference).
+    "overlap": 0.0,
+    "threshold": fields.DEFAULT_THRESHOLD,
+    # Tags that get a musicnn_<model>_<tag> field: names, "all" or "default".
+    "scores": ["default"],
+    # Also put musicnn_genre into the genre tag (item.genres) and
+    # musicnn_mood into a MOOD tag of the files.
+    "write_genre": False,
+    "write_mood": False,
+}
+
+
+class ConfigError(ui.UserError):
+    """A bad ``musicnn`` setting, reported without a traceback."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"musicnn: bad `{key}` setting: {problem}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated ``musicnn`` configuration, with command-line overrides."""
+
+    models: tuple[str, ...]
+    #: ``None`` means "as many as the machine allows" (pool.default_workers).
+    workers: int | None
+    backend: str
+    overlap: float
+    threshold: float
+    scores: tuple[str, ...]
+    write_genre: bool
+    write_mood: bool
+
+    @classmethod
+    def from_config(
+        cls,
+        config: confuse.ConfigView,
+        *,
+        models: str | None = None,
+        workers: int | None = None,
+    ) -> Settings:
+        """Read and check every setting; raise :class:`ConfigError` if one
+        is wrong. ``models`` and ``workers`` come from the command line."""
+        if models is None:
+            models = config["models"].get()
+        if workers is None:
+            workers = config["workers"].get()
+        settings = cls(
+            models=parse_models(models),
+            workers=parse_workers(workers),
+            backend=parse_choice("backend", config["backend"].get(), BACKENDS),
+            overlap=parse_number("overlap", config["overlap"].get(), upper_open=True),
+            threshold=parse_number("threshold", config["threshold"].get()),
+            scores=parse_scores(config["scores"].get()),
+            write_genre=parse_bool("write_genre", config["write_genre"].get()),
+            write_mood=parse_bool("write_mood", config["write_mood"].get()),
+        )
+        settings.field_settings()  # check the score selection now
+        return settings
+
+    def field_settings(self) -> fields.FieldSettings:
+        try:
+            return fields.FieldSettings.from_config(
+                self.scores, self.threshold, self.models
+            )
+        except ValueError as exc:
+            raise ConfigError("scores", str(exc)) from None
+
+    def run_options(self, *, write: bool) -> runner.RunOptions:
+        return runner.RunOptions(
+            models=self.models,
+            backend=self.backend,
+            overlap=self.overlap,
+            field_settings=self.field_settings(),
+            write_genre=self.write_genre,
+            write_mood=self.write_mood,
+            write=write,
+        )
+
+    def analysis_settings(self) -> Any:
+        from .pool import AnalysisSettings
+
+        return AnalysisSettings(
+            models=self.models, backend=self.backend, overlap=self.overlap, threads=1
+        )
+
+    def worker_count(self, jobs: int) -> int:
+        """Workers for ``jobs`` files: never more processes than files."""
+        if self.workers is None:
+            from .pool import default_workers
+
+            return min(default_workers(), jobs)
+        return min(self.workers, jobs)
+
+
+def parse_models(value: Any) -> tuple[str, ...]:
+    """``"msd,mtt"`` or ``["msd", "mtt"]`` -> ``("msd", "mtt")``."""
+    names = value.split(",") if isinstance(value, str) else value
+    if not isinstance(names, list | tuple) or not names:
+        raise ConfigError("models", f"expected a list of {', '.join(MODELS)}")
+    try:
+        keys = [get_model(str(name)).key for name in names if str(name).strip()]
+    except ValueError as exc:
+        raise ConfigError("models", str(exc)) from None
+    if not keys:
+        raise ConfigError("models", f"expected a list of {', '.join(MODELS)}")
+    return tuple(dict.fromkeys(keys))  # without repeats, in the given order
+
+
+def parse_workers(value: Any) -> int | None:
+    if value is None or value == "auto":
+        return None
+    try:
+        workers = int(value)
+    except (TypeError, ValueError):
+        workers = -1
+    if workers < 0 or isinstance(value, bool | float):
+        raise ConfigError(
+            "workers", f"{value!r} is not 'auto', 0 (no pool) or a number of processes"
+        )
+    return workers
+
+
+def parse_choice(key: str, value: Any, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ConfigError(key, f"{value!r} is not one of {', '.join(choices)}")
+    return value
+
+
+def parse_number(key: str, value: Any, *, upper_open: bool = False) -> float:
+    """A number in [0, 1], or [0, 1) with ``upper_open``."""
+    bounds = "[0, 1)" if upper_open else "[0, 1]"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(key, f"{value!r} is not a number in {bounds}")
+    if not (0 <= value < 1 if upper_open else 0 <= value <= 1):
+        raise ConfigError(key, f"{value} is not in {bounds}")
+    return float(value)
+
+
+def parse_bool(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(key, f"{value!r} is not yes or no")
+    return value
+
+
+def parse_scores(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, list | tuple):
+        raise ConfigError("scores", f"{value!r} is not a list of tags")
+    return tuple(str(tag).strip() for tag in value if str(tag).strip())
