@@ -22,7 +22,9 @@ import math
 import os
 import stat
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import soundfile
@@ -151,8 +153,13 @@ def probe(path: str | os.PathLike[str]) -> AudioInfo:
     return _probe_with_pyav(path)
 
 
-def _probe_with_pyav(path: str) -> AudioInfo:
-    import av
+@contextmanager
+def _pyav_audio_stream(path: str) -> Iterator[tuple[Any, Any]]:
+    """Open ``path`` with PyAV; yield the container and its first audio stream.
+
+    Raises AudioError when ffmpeg cannot open the file or it holds no audio.
+    """
+    import av  # heavy, and needed only for formats libsndfile lacks
 
     try:
         container = av.open(path)
@@ -161,7 +168,13 @@ def _probe_with_pyav(path: str) -> AudioInfo:
     with container:
         if not container.streams.audio:
             raise AudioError(path, "no audio stream")
-        stream = container.streams.audio[0]
+        yield container, container.streams.audio[0]
+
+
+def _probe_with_pyav(path: str) -> AudioInfo:
+    import av
+
+    with _pyav_audio_stream(path) as (container, stream):
         frames = _pyav_frames_hint(stream)
         if not frames and container.duration:
             # Some containers time only themselves (in microseconds).
@@ -243,16 +256,9 @@ def _load_with_pyav(
     path: str, sr: int, offset: float, duration: float | None
 ) -> np.ndarray:
     """Decode with ffmpeg through PyAV. Raises AudioError on failure."""
-    import av  # heavy, and needed only for formats libsndfile lacks
+    import av
 
-    try:
-        container = av.open(path)
-    except av.FFmpegError as error:
-        raise AudioError(path, _pyav_open_failure(error)) from error
-    with container:
-        if not container.streams.audio:
-            raise AudioError(path, "no audio stream")
-        stream = container.streams.audio[0]
+    with _pyav_audio_stream(path) as (container, stream):
         native_rate = stream.rate
         start, frames = _span_in_frames(offset, duration, native_rate)
         expected = frames if frames is not None else _pyav_frames_hint(stream)

@@ -53,10 +53,11 @@ if TYPE_CHECKING:
 JOBS_PER_WORKER = 2
 
 #: Memory one worker may need at peak: the runtime, both models, the decoded
-#: signal and ONNX Runtime's activation arena for a batch of patches (about
-#: 3 GB measured with 32-patch batches and two models, 0.4 GB one patch at a
-#: time). Used only to size the default number of workers.
-WORKER_MEMORY = 3 * 1024**3
+#: signal and ONNX Runtime's activation arena. Measured with one patch per
+#: inference run (backends.BATCH_PATCHES): 0.37 GB for a 5-minute track with
+#: both models, under 0.6 GB for a 60-minute one (docs/performance.md).
+#: Used only to size the default number of workers.
+WORKER_MEMORY = 1024**3
 
 #: Workers that die before they are ready, in a row, before the pool gives up:
 #: such a worker cannot import or load something, and respawning it would
