@@ -56,34 +56,64 @@ def mel_spectrogram(y: np.ndarray) -> np.ndarray:
         sr=16000, n_fft=512, hop_length=256, n_mels=96).T`` with librosa >= 0.10.
     """
     y = np.asarray(y, dtype=np.float32)
-    # librosa >= 0.10 centres frames by padding n_fft // 2 zeros on each side.
-    padded = np.pad(y, N_FFT // 2)
-    frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP_LENGTH]
+    n_frames = 1 + len(y) // HOP_LENGTH
     filterbank_t = mel_filterbank().T
     window = _hann_window()
-    mel = np.empty((len(frames), N_MELS), dtype=np.float32)
-    for start in range(0, len(frames), _BLOCK_FRAMES):
-        block = frames[start : start + _BLOCK_FRAMES]
-        spectrum = np.fft.rfft(block * window, axis=-1).astype(np.complex64)
-        power = spectrum.real**2 + spectrum.imag**2
-        mel[start : start + len(block)] = power @ filterbank_t
+    mel = np.empty((n_frames, N_MELS), dtype=np.float32)
+    for start in range(0, n_frames, _BLOCK_FRAMES):
+        stop = min(start + _BLOCK_FRAMES, n_frames)
+        # librosa >= 0.10 centres frame t on sample t * hop, padding the signal
+        # with n_fft // 2 zeros at each end; padding only this block's samples
+        # avoids a copy of the whole signal (230 MB for an hour).
+        half = N_FFT // 2
+        segment = _zero_padded_slice(
+            y, start * HOP_LENGTH - half, (stop - 1) * HOP_LENGTH + half
+        )
+        frames = np.lib.stride_tricks.sliding_window_view(segment, N_FFT)
+        spectrum = np.fft.rfft(frames[::HOP_LENGTH] * window, axis=-1)
+        spectrum = spectrum.astype(np.complex64)
+        mel[start:stop] = (spectrum.real**2 + spectrum.imag**2) @ filterbank_t
     return mel
 
 
+def _zero_padded_slice(y: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """``y[start:stop]`` as a new array, with zeros where the range runs past
+    either end of ``y`` (``start`` may be negative)."""
+    segment = np.zeros(stop - start, dtype=y.dtype)
+    first, last = max(start, 0), min(stop, len(y))
+    if last > first:
+        segment[first - start : last - start] = y[first:last]
+    return segment
+
+
 def log_compress(mel: np.ndarray) -> np.ndarray:
-    """MusicNN's amplitude compression, ``log10(10000 x + 1)``.
+    """MusicNN's amplitude compression, ``log10(10000 x + 1)``, as a new array.
 
     The reference rounds the mel spectrogram to float16 first; the product is
     computed in float32 (as NumPy 1.x did) because under NumPy 2 a float16
     product overflows to ``inf`` for any value above 6.55.
     """
-    rounded = np.asarray(mel).astype(np.float16).astype(np.float32)
-    return np.log10(10000 * rounded + 1)
+    return _log_compress_in_place(np.array(mel, dtype=np.float32))
+
+
+def _log_compress_in_place(mel: np.ndarray) -> np.ndarray:
+    """:func:`log_compress` overwriting a float32 ``mel``, block by block.
+
+    In place and in blocks so that an hour-long track needs no full-length
+    temporaries (each would be 86 MB).
+    """
+    for start in range(0, len(mel), _BLOCK_FRAMES):
+        block = mel[start : start + _BLOCK_FRAMES]
+        block[...] = block.astype(np.float16)
+        block *= 10000
+        block += 1
+        np.log10(block, out=block)
+    return mel
 
 
 def log_mel_spectrogram(y: np.ndarray) -> np.ndarray:
     """The MusicNN input representation of a whole signal, shape (frames, 96)."""
-    return log_compress(mel_spectrogram(y))
+    return _log_compress_in_place(mel_spectrogram(y))
 
 
 def patch_hop(overlap: float = 0.0) -> int:
