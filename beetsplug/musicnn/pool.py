@@ -508,8 +508,6 @@ class AnalysisPool:
     def _bury(self, worker: _Worker, pending: deque[Job]) -> list[Outcome]:
         """Handle a dead worker: fail the job it was analysing, requeue the
         rest, and drop it (a replacement starts when there is work)."""
-        from .backends import BackendError
-
         outcomes = self._receive(worker)  # anything it sent before dying
         worker.process.join()
         cause = describe_exit(worker.process.exitcode)
@@ -520,26 +518,31 @@ class AnalysisPool:
             # It never loaded the models, so no job is to blame.
             pending.extendleft(reversed(worker.jobs))
             self._start_failures += 1
-            if self._start_failures >= MAX_START_FAILURES:
-                self._closed = True
-                raise BackendError(
-                    f"analysis workers fail to start ({cause}, "
-                    f"{self._start_failures} times in a row)"
-                )
+            self._give_up_at(
+                self._start_failures, MAX_START_FAILURES, "fail to start", cause
+            )
             return outcomes
         if worker.jobs:
             dead = worker.jobs.popleft()
             pending.extendleft(reversed(worker.jobs))
             self._deaths_in_a_row += 1
-            if self._deaths_in_a_row >= MAX_DEATHS_IN_A_ROW:
-                self._closed = True
-                raise BackendError(
-                    f"analysis workers keep dying ({cause}, "
-                    f"{self._deaths_in_a_row} files in a row)"
-                )
+            self._give_up_at(
+                self._deaths_in_a_row, MAX_DEATHS_IN_A_ROW, "keep dying", cause
+            )
             error = f"analysis worker died ({cause}) while reading this file"
             outcomes.append(Outcome(dead, None, error))
         return outcomes
+
+    def _give_up_at(self, in_a_row: int, limit: int, what: str, cause: str) -> None:
+        """Close the pool with a BackendError once ``in_a_row`` failures of the
+        same kind reach ``limit``: past that the fault is not in the files."""
+        from .backends import BackendError
+
+        if in_a_row >= limit:
+            self._closed = True
+            raise BackendError(
+                f"analysis workers {what} ({cause}, {in_a_row} times in a row)"
+            )
 
     def _start_missing_workers(self) -> None:
         while len(self._workers) < self.workers:
