@@ -321,19 +321,24 @@ if __name__ == "__main__":
 """
 
 
-def test_ctrl_c_stops_the_run_and_leaves_no_workers(tmp_path, long_clips):
+def start_interrupted_run(tmp_path, clip, **popen_options) -> subprocess.Popen:
+    """Start INTERRUPTED_RUN on ``clip`` in a child Python process."""
     script = tmp_path / "run.py"
     script.write_text(INTERRUPTED_RUN)
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    return subprocess.Popen(
+        [sys.executable, str(script), str(clip)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        **popen_options,
+    )
+
+
+def test_ctrl_c_stops_the_run_and_leaves_no_workers(tmp_path, long_clips):
     # A session of its own, so the SIGINT can go to the whole process group
     # as a terminal's Ctrl-C does, workers included.
-    with subprocess.Popen(
-        [sys.executable, str(script), str(long_clips[0])],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        start_new_session=True,
+    with start_interrupted_run(
+        tmp_path, long_clips[0], stderr=subprocess.PIPE, start_new_session=True
     ) as run:
         try:
             first = run.stdout.readline()  # the workers are busy from now on
@@ -358,15 +363,8 @@ def test_ctrl_c_stops_the_run_and_leaves_no_workers(tmp_path, long_clips):
 
 
 def test_workers_exit_when_the_main_process_dies(tmp_path, long_clips):
-    script = tmp_path / "run.py"
-    script.write_text(INTERRUPTED_RUN)
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    with subprocess.Popen(
-        [sys.executable, str(script), str(long_clips[0])],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=env,
+    with start_interrupted_run(
+        tmp_path, long_clips[0], stderr=subprocess.DEVNULL
     ) as run:
         try:
             workers = json.loads(run.stdout.readline())
