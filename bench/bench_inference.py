@@ -149,23 +149,13 @@ def variants(model_path: str, workdir: str, calibration, with_int8: bool):
     session(optimiser)  # writes the optimised graph
     found = [
         Variant("fp32", model_path, {}, {}),
-        Variant(
-            "opt-basic",
-            model_path,
-            {"graph_optimization_level": level.ORT_ENABLE_BASIC},
-            {},
-        ),
-        Variant(
-            "opt-extended",
-            model_path,
-            {"graph_optimization_level": level.ORT_ENABLE_EXTENDED},
-            {},
-        ),
-        Variant(
-            "opt-off",
-            model_path,
-            {"graph_optimization_level": level.ORT_DISABLE_ALL},
-            {},
+        *(
+            Variant(name, model_path, {"graph_optimization_level": setting}, {})
+            for name, setting in (
+                ("opt-basic", level.ORT_ENABLE_BASIC),
+                ("opt-extended", level.ORT_ENABLE_EXTENDED),
+                ("opt-off", level.ORT_DISABLE_ALL),
+            )
         ),
         Variant(
             "saved-optimised",
