@@ -376,7 +376,7 @@ def rederive(
     """Recompute the fields of the matching items from the stored results,
     e.g. after a change of ``scores`` or ``threshold``; no audio is decoded."""
     counts = RederiveCounts()
-    batch: list[Item] = []
+    batch: list[tuple[Item, tuple]] = []
     for item in iter_items(lib, query):
         stored = store.get(item.id)
         results = {model: stored.get(model) for model in options.models}
@@ -403,7 +403,9 @@ def rederive_item(item: Item, results: Mapping[str, Any], options: RunOptions) -
     _set_genres(item, options)
 
 
-def _store_batch(lib: Library, batch: list, options: RunOptions) -> None:
+def _store_batch(
+    lib: Library, batch: list[tuple[Item, tuple]], options: RunOptions
+) -> None:
     with lib.transaction():
         for item, before in batch:
             store_item(item, options, before)
