@@ -47,7 +47,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from beetsplug.musicnn import analysis, audio, features, sampling  # noqa: E402
+from beetsplug.musicnn import analysis, audio, features, models, sampling  # noqa: E402
 from beetsplug.musicnn.backends import load_backend  # noqa: E402
 
 AUDIO_SUFFIXES = {".mp3", ".ogg", ".flac", ".wav", ".m4a", ".opus", ".aiff"}
@@ -272,7 +272,7 @@ def main() -> None:
     parser.add_argument("--simulate-only", action="store_true")
     parser.add_argument("--speed", action="store_true")
     parser.add_argument(
-        "--default-budget", type=int, default=sampling.DEFAULT_PATCH_BUDGET
+        "--default-budget", type=int, default=models.DEFAULT_PATCH_BUDGET
     )
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()

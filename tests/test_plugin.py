@@ -204,6 +204,25 @@ class TestCommand(MusicnnHelper):
         assert item[fields.VERSION_FIELD] == fields.analysis_version(["msd", "mtt"])
         assert MTT_FAST in item  # in the default scores once mtt runs
 
+    def test_fast_mode_samples_and_a_full_analysis_supersedes_it(self, bundled_music):
+        item = self.add_file(sorted(bundled_music.glob("*.ogg"))[0])
+        self.config["musicnn"]["fast_patches"] = 2
+        fast_version = fields.analysis_version(["msd"], patch_budget=2)
+
+        assert "analysed 1 track" in self.musicnn("--fast")
+        assert self.item(item)[fields.VERSION_FIELD] == fast_version
+        with self.store() as store:
+            assert store.get(item.id)["msd"].n_patches == 2
+        assert "analysed 0 tracks; skipped 1" in self.musicnn("--fast")
+
+        # A full run replaces the estimate; fast runs then keep the full one.
+        assert "analysed 1 track" in self.musicnn()
+        assert self.item(item)[fields.VERSION_FIELD] == fields.analysis_version(
+            ["msd"]
+        )
+        self.config["musicnn"]["fast"] = True
+        assert "analysed 0 tracks; skipped 1" in self.musicnn()
+
     def test_query_limits_the_run(self, excerpts):
         first, second = (self.add_file(clip) for clip in excerpts[:2])
         self.musicnn(f"title:{first.title}")
@@ -471,6 +490,9 @@ class TestConfiguration(MusicnnHelper):
             ("threshold", "high", "bad `threshold` setting"),
             ("scores", ["hapy"], "did you mean"),
             ("write_genre", "perhaps", "bad `write_genre` setting"),
+            ("fast", "sometimes", "bad `fast` setting"),
+            ("fast_patches", 0, "bad `fast_patches` setting"),
+            ("fast_patches", 2.5, "bad `fast_patches` setting"),
         ],
     )
     def test_bad_values_are_user_errors(self, key, value, message):

@@ -66,10 +66,15 @@ class MusicnnPlugin(BeetsPlugin):
         self.register_listener("cli_exit", self._cli_exit)
 
     def settings(
-        self, models: str | None = None, workers: int | None = None
+        self,
+        models: str | None = None,
+        workers: int | None = None,
+        fast: bool | None = None,
     ) -> Settings:
         try:
-            return Settings.from_config(self.config, models=models, workers=workers)
+            return Settings.from_config(
+                self.config, models=models, workers=workers, fast=fast
+            )
         except confuse.ConfigError as exc:
             raise ui.UserError(f"musicnn: configuration error: {exc}") from None
 
@@ -123,6 +128,13 @@ class MusicnnPlugin(BeetsPlugin):
             "(after a change of `scores` or `threshold`)",
         )
         parser.add_option(
+            "--fast",
+            action="store_true",
+            default=None,
+            help="analyse `fast_patches` patches spread over each track, not "
+            "all of them (an estimate; items already fully analysed are kept)",
+        )
+        parser.add_option(
             "-j",
             "--workers",
             type="int",
@@ -153,7 +165,9 @@ class MusicnnPlugin(BeetsPlugin):
         return [command]
 
     def musicnn_command(self, lib: Library, opts: Any, args: list[str]) -> None:
-        settings = self.settings(models=opts.models, workers=opts.workers)
+        settings = self.settings(
+            models=opts.models, workers=opts.workers, fast=opts.fast
+        )
         options = settings.run_options(write=ui.should_write(opts.write))
         store = self.store(lib)
         if opts.rederive:

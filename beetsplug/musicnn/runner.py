@@ -81,10 +81,19 @@ class RunOptions:
     write_mood: bool = False
     #: Write changed tags to the files (``ui.should_write``).
     write: bool = False
+    #: Fast mode: patches analysed per track; ``None`` analyses them all.
+    patch_budget: int | None = None
 
     @property
     def version(self) -> str:
-        return fields.analysis_version(self.models, self.overlap)
+        return fields.analysis_version(self.models, self.overlap, self.patch_budget)
+
+    @property
+    def current_versions(self) -> frozenset[str]:
+        """The analyses that count as up to date for this run: its own, and
+        in fast mode also the full analysis, which a sampled one estimates."""
+        full = fields.analysis_version(self.models, self.overlap)
+        return frozenset({self.version, full})
 
     @property
     def file_fields(self) -> tuple[str, ...]:
@@ -173,7 +182,7 @@ def is_up_to_date(
 ) -> bool:
     """Was ``item`` analysed by this model set and pipeline, since the file
     last changed?"""
-    if item.get(fields.VERSION_FIELD) != options.version:
+    if item.get(fields.VERSION_FIELD) not in options.current_versions:
         return False
     stored = store.get(item.id).get(options.models[0])
     return stored is not None and stored.mtime == file_mtime(absolute_path(lib, item))

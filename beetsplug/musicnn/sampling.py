@@ -39,11 +39,6 @@ import numpy as np
 
 from .models import HOP_LENGTH, N_FFT, PATCH_FRAMES, SAMPLE_RATE
 
-#: The smallest budget that met the bar on 46 real tracks of 2.5-6.5 minutes
-#: (bench/bench_fast_mode.py): for both models the same top-3 tags as the
-#: faithful analysis on >= 90 % of tracks, and no score more than 0.05 away.
-DEFAULT_PATCH_BUDGET = 48
-
 #: Audio decoded beyond each end of the samples a read's patches need: ten
 #: times the resampler's measured transient, and a negligible 0.1 s of decode.
 MARGIN_SAMPLES = SAMPLE_RATE // 10

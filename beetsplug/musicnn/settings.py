@@ -15,7 +15,7 @@ import confuse
 from beets import ui
 
 from . import fields, runner
-from .models import MODELS, get_model
+from .models import DEFAULT_PATCH_BUDGET, MODELS, get_model
 
 BACKENDS = ("onnx", "essentia")
 
@@ -28,6 +28,10 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "backend": "onnx",
     # Share of each 3-second patch shared with the next (0 = the reference).
     "overlap": 0.0,
+    # Fast mode: analyse `fast_patches` patches spread over each track
+    # instead of all of them (see docs/performance.md for the agreement).
+    "fast": False,
+    "fast_patches": DEFAULT_PATCH_BUDGET,
     "threshold": fields.DEFAULT_THRESHOLD,
     # Tags that get a musicnn_<model>_<tag> field: names, "all" or "default".
     "scores": ["default"],
@@ -58,6 +62,8 @@ class Settings:
     scores: tuple[str, ...]
     write_genre: bool
     write_mood: bool
+    #: Patches analysed per track in fast mode; ``None`` analyses them all.
+    patch_budget: int | None = None
 
     @classmethod
     def from_config(
@@ -66,13 +72,18 @@ class Settings:
         *,
         models: str | None = None,
         workers: int | None = None,
+        fast: bool | None = None,
     ) -> Settings:
         """Read and check every setting; raise :class:`ConfigError` if one
-        is wrong. ``models`` and ``workers`` come from the command line."""
+        is wrong. ``models``, ``workers`` and ``fast`` come from the command
+        line."""
         if models is None:
             models = config["models"].get()
         if workers is None:
             workers = config["workers"].get()
+        if fast is None:
+            fast = parse_bool("fast", config["fast"].get())
+        budget = parse_count("fast_patches", config["fast_patches"].get())
         settings = cls(
             models=parse_models(models),
             workers=parse_workers(workers),
@@ -82,6 +93,7 @@ class Settings:
             scores=parse_scores(config["scores"].get()),
             write_genre=parse_bool("write_genre", config["write_genre"].get()),
             write_mood=parse_bool("write_mood", config["write_mood"].get()),
+            patch_budget=budget if fast else None,
         )
         settings.field_settings()  # check the score selection now
         return settings
@@ -103,13 +115,18 @@ class Settings:
             write_genre=self.write_genre,
             write_mood=self.write_mood,
             write=write,
+            patch_budget=self.patch_budget,
         )
 
     def analysis_settings(self) -> Any:
         from .pool import AnalysisSettings
 
         return AnalysisSettings(
-            models=self.models, backend=self.backend, overlap=self.overlap, threads=1
+            models=self.models,
+            backend=self.backend,
+            overlap=self.overlap,
+            threads=1,
+            patch_budget=self.patch_budget,
         )
 
     def worker_count(self, jobs: int) -> int:
@@ -147,6 +164,13 @@ def parse_workers(value: Any) -> int | None:
             "workers", f"{value!r} is not 'auto', 0 (no pool) or a number of processes"
         )
     return workers
+
+
+def parse_count(key: str, value: Any) -> int:
+    """A whole number >= 1."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(key, f"{value!r} is not a whole number of at least 1")
+    return value
 
 
 def parse_choice(key: str, value: Any, choices: tuple[str, ...]) -> str:
