@@ -297,10 +297,13 @@ class TestCommand(MusicnnHelper):
         with self.store() as store:
             assert set(store.item_ids()) == {kept.id}
 
-    def test_pool_of_workers(self, excerpts):
+    def test_pool_of_workers(self, excerpts, caplog):
         items = [self.add_file(clip) for clip in excerpts[:3]]
-        assert "analysed 3 tracks" in self.musicnn("-j", "2")
+        with caplog.at_level(logging.DEBUG, logger="beets"):
+            assert "analysed 3 tracks" in self.musicnn("-j", "2")
         assert all(fields.GENRE_FIELD in self.item(i) for i in items)
+        # `beet -v musicnn` says where the workers' time went.
+        assert "time in the analyses: decode" in caplog.text
 
 
 class TestInterrupt(MusicnnHelper):

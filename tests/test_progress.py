@@ -64,6 +64,16 @@ def test_summary_of_an_interrupted_run_says_work_was_kept():
     assert "what finished is saved" in RunSummary(analysed=1, interrupted=True).text()
 
 
+def test_time_text_sums_stages_over_files():
+    summary = RunSummary(saving_seconds=0.5)
+    summary.add_stage_seconds({"decode": 1.0, "inference": 2.0})
+    summary.add_stage_seconds({"decode": 1.0, "features": 1.0, "inference": 5.0})
+    assert summary.time_text() == (
+        "time in the analyses: decode 2.0 s (20%), inference 7.0 s (70%), "
+        "features 1.0 s (10%); saving results: 0.5 s"
+    )
+
+
 def test_progress_is_silent_when_not_a_terminal():
     stream = io.StringIO()
     with Progress(3, stream) as progress:

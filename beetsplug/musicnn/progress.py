@@ -11,8 +11,8 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import TextIO
 
 #: How often the progress line is redrawn at most, in seconds: often enough to
@@ -50,6 +50,27 @@ class RunSummary:
     audio_seconds: float = 0.0
     wall_seconds: float = 0.0
     interrupted: bool = False
+    #: Seconds the workers spent in each stage of the analyses (``decode``,
+    #: ``features``, ``inference``), summed over the files.
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    #: Seconds this process spent saving results (library and store).
+    saving_seconds: float = 0.0
+
+    def add_stage_seconds(self, timings: Mapping[str, float]) -> None:
+        for stage, seconds in timings.items():
+            self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + seconds
+
+    def time_text(self) -> str:
+        """Where the time went, for ``beet -v musicnn`` (and the benchmarks)."""
+        total = sum(self.stage_seconds.values())
+        stages = ", ".join(
+            f"{stage} {seconds:.1f} s ({seconds / total:.0%})"
+            for stage, seconds in self.stage_seconds.items()
+        )
+        return (
+            f"time in the analyses: {stages or 'none'}; "
+            f"saving results: {self.saving_seconds:.1f} s"
+        )
 
     @property
     def audio_hours_per_wall_hour(self) -> float:

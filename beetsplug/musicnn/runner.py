@@ -325,6 +325,8 @@ class ResultSaver:
         self.clock = clock
         self.pending: list[Outcome] = []
         self.last_save = clock()
+        #: Seconds spent saving, on ``time.perf_counter``.
+        self.seconds = 0.0
 
     def add(self, outcome: Outcome) -> None:
         self.pending.append(outcome)
@@ -339,11 +341,13 @@ class ResultSaver:
         self.last_save = self.clock()
         if not outcomes:
             return
+        started = time.perf_counter()
         results: list[StoredResult] = []
         with self.lib.transaction():
             for outcome in outcomes:
                 results += self._save_one(outcome)
         self.store.put_many(results)
+        self.seconds += time.perf_counter() - started
 
     def _save_one(self, outcome: Outcome) -> list[StoredResult]:
         item_id = outcome.job.item_id
@@ -437,10 +441,11 @@ def analyse_selection(
     started = time.monotonic()
     if len(selection):
         jobs = iter_jobs(lib, selection.ids)
+        saver = ResultSaver(lib, store, options)
         try:
             with (
                 open_pool(settings, len(selection)) as pool,
-                ResultSaver(lib, store, options) as saver,
+                saver,
                 Progress(len(selection)) as progress,
             ):
                 for outcome in pool.imap_unordered(jobs):
@@ -450,6 +455,8 @@ def analyse_selection(
             raise UserError(f"musicnn: cannot load the models: {exc}") from None
         except KeyboardInterrupt:
             summary.interrupted = True
+        summary.saving_seconds = saver.seconds
+        log.debug("{}", summary.time_text())
     summary.wall_seconds = time.monotonic() - started
     return summary
 
@@ -464,6 +471,7 @@ def _count(summary: RunSummary, progress: Progress, outcome: Outcome) -> None:
     if outcome.analysis is not None:
         summary.analysed += 1
         summary.audio_seconds += outcome.analysis.duration
+        summary.add_stage_seconds(outcome.analysis.timings)
         progress.advance()
     else:
         summary.failed += 1
