@@ -31,7 +31,8 @@ import time
 from pathlib import Path
 
 AUDIO_SUFFIXES = {".mp3", ".ogg", ".flac", ".wav", ".m4a", ".opus", ".aiff"}
-DEFAULT_FOLDER = Path(__file__).resolve().parents[2] / "shared" / "audio"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_FOLDER = REPO_ROOT.parent / "shared" / "audio"
 CONTENDERS = ("model-only", "onnx", "essentia", "essentia-per-file")
 
 
@@ -141,9 +142,18 @@ def run_memory(path, models):
 # --- the parent: orchestrates pinned children and prints the report ---------
 
 
-def in_pinned_child(task: dict, core: int = 0) -> dict:
-    """Run ``task`` in a fresh interpreter restricted to one CPU core."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", TF_CPP_MIN_LOG_LEVEL="3")
+def repo_environment(**variables: str) -> dict[str, str]:
+    """This environment, with this checkout first on ``PYTHONPATH`` (so the
+    package is importable without installing it), plus ``variables``."""
+    path = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+    return dict(os.environ, PYTHONPATH=path, **variables)
+
+
+def in_child(task: dict, cores: set[int] | None = None) -> dict:
+    """Run ``task`` in a fresh interpreter, restricted to ``cores`` if given."""
+    env = repo_environment(OMP_NUM_THREADS="1", TF_CPP_MIN_LOG_LEVEL="3")
+    if cores is None:  # let the contender use every core its own way
+        del env["OMP_NUM_THREADS"]
     command = [sys.executable, __file__, "--child", json.dumps(task)]
     done = subprocess.run(
         command,
@@ -151,12 +161,17 @@ def in_pinned_child(task: dict, core: int = 0) -> dict:
         capture_output=True,
         text=True,
         check=False,
-        preexec_fn=lambda: os.sched_setaffinity(0, {core}),
+        preexec_fn=None if cores is None else lambda: os.sched_setaffinity(0, cores),
     )
     for line in reversed(done.stdout.splitlines()):
         if line.startswith("{"):
             return json.loads(line)
     raise RuntimeError(f"{task['kind']} failed:\n{done.stderr[-2000:]}")
+
+
+def in_pinned_child(task: dict, core: int = 0) -> dict:
+    """Run ``task`` in a fresh interpreter restricted to one CPU core."""
+    return in_child(task, cores={core})
 
 
 def child_main(task: dict) -> None:

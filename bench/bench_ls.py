@@ -52,13 +52,47 @@ from beetsplug.musicnn.calibration import default_calibration  # noqa: E402
 BUDGET_RATIO = 1.5
 TRACKS_PER_ALBUM = 10
 GENRES = (
-    "Rock", "Pop", "Jazz", "Electronic", "Hip-Hop", "Classical", "Folk",
-    "Metal", "Soul", "Blues", "Ambient", "Country", "Punk", "Reggae",
+    "Rock",
+    "Pop",
+    "Jazz",
+    "Electronic",
+    "Hip-Hop",
+    "Classical",
+    "Folk",
+    "Metal",
+    "Soul",
+    "Blues",
+    "Ambient",
+    "Country",
+    "Punk",
+    "Reggae",
 )
 WORDS = (
-    "night", "river", "light", "heart", "dream", "fire", "city", "blue", "road",
-    "summer", "ghost", "golden", "silent", "wild", "electric", "paper", "glass",
-    "storm", "morning", "echo", "velvet", "stone", "winter", "shadow", "ocean",
+    "night",
+    "river",
+    "light",
+    "heart",
+    "dream",
+    "fire",
+    "city",
+    "blue",
+    "road",
+    "summer",
+    "ghost",
+    "golden",
+    "silent",
+    "wild",
+    "electric",
+    "paper",
+    "glass",
+    "storm",
+    "morning",
+    "echo",
+    "velvet",
+    "stone",
+    "winter",
+    "shadow",
+    "ocean",
 )
 
 
@@ -141,9 +175,7 @@ def build_library(db_path: Path, music: Path, n_items: int, musicnn: bool) -> fl
 
 def write_config(folder: Path, db_path: Path, music: Path) -> Path:
     config = folder / "config.yaml"
-    config.write_text(
-        f"directory: {music}\nlibrary: {db_path}\nplugins: [musicnn]\n"
-    )
+    config.write_text(f"directory: {music}\nlibrary: {db_path}\nplugins: [musicnn]\n")
     return config
 
 
@@ -157,8 +189,12 @@ def run_beet(folder: Path, config: Path, args: list[str]) -> tuple[float, int]:
         ),
     }
     command = [
-        sys.executable, "-c", "import sys, beets.ui; beets.ui.main(sys.argv[1:])",
-        "-c", str(config), *args,
+        sys.executable,
+        "-c",
+        "import sys, beets.ui; beets.ui.main(sys.argv[1:])",
+        "-c",
+        str(config),
+        *args,
     ]
     start = time.perf_counter()
     process = subprocess.Popen(
@@ -231,12 +267,10 @@ def main() -> None:
     ]
     print()
     print(
-        f"beet ls, {args.items} items, median of {args.runs} runs"
-        " (fresh process each)"
+        f"beet ls, {args.items} items, median of {args.runs} runs (fresh process each)"
     )
     header = (
-        f"{'library':<17} {'command':<32} {'wall s':>8} {'peak RSS MiB':>13}"
-        "  runs (s)"
+        f"{'library':<17} {'command':<32} {'wall s':>8} {'peak RSS MiB':>13}  runs (s)"
     )
     print(header)
     print("-" * len(header))
@@ -251,8 +285,10 @@ def main() -> None:
     print()
     for label, ratio in (("wall time", time_ratio), ("peak RSS", rss_ratio)):
         verdict = "OK" if ratio <= BUDGET_RATIO else "OVER BUDGET"
-        print(f"ratio with/without, {label:<9}: {ratio:.2f}x  "
-              f"(budget {BUDGET_RATIO}x: {verdict})")
+        print(
+            f"ratio with/without, {label:<9}: {ratio:.2f}x  "
+            f"(budget {BUDGET_RATIO}x: {verdict})"
+        )
     if not (math.isfinite(time_ratio) and math.isfinite(rss_ratio)):
         raise SystemExit("no measurement")
 

@@ -112,6 +112,14 @@ def test_iter_results_streams_in_item_order_and_filters_by_model(store):
     assert store.delete([1]) == 2
 
 
+def test_mtimes_of_a_page_of_ids_for_one_model(store):
+    store.put_many([record(2), record(3, "mtt"), record(5), record(6)])
+    mtime = record(1).mtime
+    assert store.mtimes("msd", range(1, 6)) == {2: mtime, 5: mtime}
+    assert store.mtimes("mtt", range(1, 6)) == {3: mtime}
+    assert store.mtimes("msd", range(7, 9)) == {}
+
+
 def test_store_persists_and_reopens(tmp_path):
     path = tmp_path / "lib.musicnn.sqlite"
     with ResultStore(path) as first:

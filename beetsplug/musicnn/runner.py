@@ -104,19 +104,31 @@ class RunOptions:
 # Reading the library ------------------------------------------------------
 
 
-def iter_items(lib: Library, query: Sequence[str] = ()) -> Iterator[Item]:
-    """The items matching ``query``, read ``PAGE_SIZE`` at a time.
+def iter_pages(
+    lib: Library, query: Sequence[str] = ()
+) -> Iterator[tuple[range, list[Item]]]:
+    """The items matching ``query``, a page of ids at a time: ``(ids, items)``.
 
     ``lib.items(query)`` fetches every matching row, and keeps every item it
     builds, at once; on a library of 500,000 tracks with a hundred score
     fields each that is gigabytes. Slicing the query by id keeps one page in
-    memory however large the library.
+    memory however large the library, and lets callers fetch what else they
+    need about a page (stored results) in one query too.
     """
     user_query = parse_query(lib, query)
     last_id = max_item_id(lib)
     for start in range(1, last_id + 1, PAGE_SIZE):
-        page = NumericQuery("id", f"{start}..{start + PAGE_SIZE - 1}")
-        yield from lib.items(AndQuery([user_query, page]), sort=BY_ID)
+        ids = range(start, start + PAGE_SIZE)
+        page = NumericQuery("id", f"{ids.start}..{ids[-1]}")
+        items = list(lib.items(AndQuery([user_query, page]), sort=BY_ID))
+        if items:
+            yield ids, items
+
+
+def iter_items(lib: Library, query: Sequence[str] = ()) -> Iterator[Item]:
+    """The items matching ``query``, read ``PAGE_SIZE`` at a time."""
+    for _, items in iter_pages(lib, query):
+        yield from items
 
 
 def parse_query(lib: Library, query: Sequence[str]) -> Query:
@@ -182,10 +194,21 @@ def is_up_to_date(
 ) -> bool:
     """Was ``item`` analysed by this model set and pipeline, since the file
     last changed?"""
-    if item.get(fields.VERSION_FIELD) not in options.current_versions:
-        return False
     stored = store.get(item.id).get(options.models[0])
-    return stored is not None and stored.mtime == file_mtime(absolute_path(lib, item))
+    mtime = None if stored is None else stored.mtime
+    return is_current(lib, item, options.current_versions, mtime)
+
+
+def is_current(
+    lib: Library, item: Item, versions: frozenset[str], stored_mtime: float | None
+) -> bool:
+    """Does ``item`` carry one of ``versions``, from an analysis of the file
+    as it is now (its stored modification time is the file's)?"""
+    return (
+        item.get(fields.VERSION_FIELD, with_album=False) in versions
+        and stored_mtime is not None
+        and stored_mtime == file_mtime(absolute_path(lib, item))
+    )
 
 
 def select(
@@ -199,13 +222,16 @@ def select(
 ) -> Selection:
     """Find the matching items that need an analysis (all of them if ``force``)."""
     selection = Selection()
-    for item in iter_items(lib, query):
-        if not force and is_up_to_date(lib, item, options, store):
-            selection.skipped += 1
-            continue
-        selection.ids.append(item.id)
-        if on_selected is not None:
-            on_selected(item)
+    versions = options.current_versions
+    for ids, items in iter_pages(lib, query):
+        mtimes = {} if force else store.mtimes(options.models[0], ids)
+        for item in items:
+            if not force and is_current(lib, item, versions, mtimes.get(item.id)):
+                selection.skipped += 1
+                continue
+            selection.ids.append(item.id)
+            if on_selected is not None:
+                on_selected(item)
     return selection
 
 
@@ -266,7 +292,7 @@ def apply_results(
 
 
 def _set_genres(item: Item, options: RunOptions) -> None:
-    genre = item.get(fields.GENRE_FIELD)
+    genre = item.get(fields.GENRE_FIELD, with_album=False)
     if options.write_genre and genre:
         item.genres = [genre]
 

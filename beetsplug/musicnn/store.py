@@ -266,6 +266,16 @@ class ResultStore:
         ).fetchall()
         return {row[1]: StoredResult._from_row(row) for row in rows}
 
+    def mtimes(self, model: str, item_ids: range) -> dict[int, float]:
+        """The file modification times stored with ``model``'s results of the
+        items in ``item_ids`` (a range: one indexed query for a whole page)."""
+        rows = self._db.execute(
+            "SELECT item_id, mtime FROM results "
+            "WHERE item_id BETWEEN ? AND ? AND model = ?",
+            (item_ids.start, item_ids[-1], model),
+        )
+        return dict(rows.fetchall())
+
     def iter_results(self, model: str | None = None) -> Iterator[StoredResult]:
         """Every stored result (of one model, if given), by item id, streaming."""
         if model is None:
