@@ -1,3 +1,7 @@
+import subprocess
+import sys
+from pathlib import Path
+
 import librosa
 import numpy as np
 import pytest
@@ -20,6 +24,36 @@ def reference_log_mel(y: np.ndarray) -> np.ndarray:
         y=y, sr=SAMPLE_RATE, n_fft=512, hop_length=256, n_mels=N_MELS
     ).T
     return np.log10(10000 * mel.astype(np.float16).astype(np.float32) + 1)
+
+
+def test_mel_filterbank_equals_librosa_without_importing_it():
+    theirs = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=512, n_mels=N_MELS)
+    ours = features.mel_filterbank()
+    assert ours.dtype == theirs.dtype == np.float32
+    np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=0)
+
+
+@pytest.mark.parametrize("hz", [0.0, 200.0, 999.9, 1000.0, 1000.1, 4321.0, 8000.0])
+def test_mel_scale_is_slaneys_and_inverts(hz):
+    assert features.hz_to_mel(hz) == pytest.approx(librosa.hz_to_mel(hz), abs=1e-12)
+    assert features.mel_to_hz(features.hz_to_mel(hz)) == pytest.approx(hz, abs=1e-9)
+
+
+def test_the_analysis_imports_neither_librosa_nor_scipy():
+    # Worker processes start faster without them (1.5-3 s of imports).
+    code = (
+        "import sys, numpy as np; from beetsplug.musicnn import analysis; "
+        "analysis.analyze_signal(np.zeros(16000, 'float32'), ['msd']); "
+        "print(sorted({'librosa', 'scipy'} & set(sys.modules)))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert done.stdout.strip() == "[]"
 
 
 def test_mel_spectrogram_equals_librosa_across_block_boundaries():
