@@ -16,7 +16,9 @@ links), then, in one run and on the same files:
   unpinned: TensorFlow's own threads use every core;
 - ``musicnn-tagger``: the original ``musicnn.extractor.extractor`` in a loop,
   in the reference environment made by ``tools/make_reference_env.sh``
-  (``--reference-python``; skipped with a message when absent), unpinned.
+  (``--reference-python``; skipped with a message when absent), unpinned;
+- with ``--fast``, ``beet musicnn --fast`` with the most workers that fit the
+  cores (fast mode only differs on tracks longer than its patch budget).
 
 The baselines loop once over the distinct files; the library repeats the same
 files, so every contender sees the same mix of tracks and rates compare as
@@ -25,7 +27,7 @@ audio hours per wall hour. The result is ratios, not absolute times.
 Usage::
 
     python bench/bench_library.py [FOLDER...] [--items 240] [--workers 1,2,3]
-        [--models msd] [--reference-python .venv-reference/bin/python]
+        [--models msd] [--reference-python .venv-reference/bin/python] [--fast]
         [--plot docs/throughput_vs_workers.png] [--json results.json]
 """
 
@@ -41,6 +43,7 @@ import sys
 import tempfile
 import textwrap
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -150,12 +153,12 @@ def fresh_copy(config: Path, into: Path) -> Path:
 
 
 def run_beet_musicnn(
-    config: Path, audio_seconds: float, workers: int, models: list[str]
+    config: Path, audio_seconds: float, workers: int, models: list[str], *extra: str
 ) -> Measure:
-    """``beet -v musicnn -j workers``, watched from outside with psutil."""
+    """``beet -v musicnn -j workers [extra]``, watched from outside with psutil."""
     command = [
         sys.executable, "-m", "beets", "-v", "-c", str(config),
-        "musicnn", "-j", str(workers), "-m", ",".join(models),
+        "musicnn", "-j", str(workers), "-m", ",".join(models), *extra,
     ]  # fmt: skip
     env = repo_environment(BEETSDIR=str(config.parent))
     start = time.perf_counter()
@@ -287,6 +290,17 @@ def report(runs: dict[int, Measure], baselines: dict[str, Measure], k: int) -> d
         print(f"  {name}: {ratio:.2f}x (>= {TARGETS[name]:.1f}x)")
     if 1 in runs and k != 1:
         print(f"  beet musicnn -j 1: {run.rate / runs[1].rate:.2f}x")
+    every_core = f"model-only x {os.cpu_count() or 1} cores"
+    if every_core in baselines:
+        ratios["hardware scaling"] = (
+            baselines[every_core].rate / baselines["model-only"].rate
+        )
+        print(
+            f"\nWhere the rest goes: {every_core} runs at "
+            f"{ratios['hardware scaling']:.2f}x one core (the hardware's own scaling); "
+            f"beet musicnn -j {k} reaches {run.rate / baselines[every_core].rate:.2f} "
+            f"of it."
+        )
     return ratios
 
 
@@ -328,13 +342,31 @@ def plot(runs: dict[int, Measure], baselines: dict[str, Measure], path: Path) ->
     print(f"\nplot written to {path}")
 
 
+def model_only_on_every_core(task: dict, cores: int) -> dict:
+    """``model-only`` on each core at once: what the hardware gives when every
+    core computes (shared caches, memory bandwidth, a VM's vCPUs)."""
+    with ThreadPoolExecutor(cores) as threads:
+        results = list(
+            threads.map(lambda core: in_child(task, cores={core}), range(cores))
+        )
+    return {
+        "audio": sum(r["audio"] for r in results),
+        "wall": max(r["wall"] for r in results),
+        "peak_rss_mb": sum(r["peak_rss_mb"] for r in results),
+    }
+
+
 def measure_baselines(
     files: list[Path], models: list[str], reference_python: Path
 ) -> dict[str, Measure]:
     task = {"files": list(map(str, files)), "models": models, "repeat": 1}
+    cores = os.cpu_count() or 1
     contenders = {
         # One pinned core: the ceiling of one worker process.
         "model-only": lambda: in_child({**task, "kind": "model-only"}, cores={0}),
+        f"model-only x {cores} cores": lambda: model_only_on_every_core(
+            {**task, "kind": "model-only"}, cores
+        ),
         # Unpinned: TensorFlow's own threads use every core.
         "essentia-per-file": lambda: in_child({**task, "kind": "essentia-per-file"}),
         "musicnn-tagger": lambda: run_musicnn_tagger(reference_python, files, models),
@@ -365,6 +397,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--reference-python", type=Path, default=DEFAULT_REFERENCE_PYTHON
     )
+    parser.add_argument(
+        "--fast", action="store_true", help="also scan with `beet musicnn --fast`"
+    )
     parser.add_argument("--plot", type=Path)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
@@ -387,7 +422,15 @@ def main(argv: list[str] | None = None) -> None:
         for n in worker_counts:
             library = fresh_copy(config, Path(tmp) / f"j{n}")
             runs[n] = run_beet_musicnn(library, audio, n, models)
+        if args.fast:
+            library = fresh_copy(config, Path(tmp) / "fast")
+            baselines["beet musicnn --fast"] = fast = run_beet_musicnn(
+                library, audio, k, models, "--fast"
+            )
     ratios = report(runs, baselines, k)
+    if args.fast:
+        ratios["fast"] = fast.rate / runs[k].rate
+        print(f"  --fast -j {k} / faithful -j {k}: {ratios['fast']:.2f}x")
     if args.plot:
         plot(runs, baselines, args.plot)
     if args.json:
