@@ -110,8 +110,11 @@ class PathMap:
 
     def to_worker(self, path: str) -> str:
         for here, there in self.rules:
-            if path == here or path.startswith(here.rstrip("/") + "/"):
-                return there + path[len(here) :]
+            if path == here:
+                return there
+            inside = here.rstrip("/") + "/"  # "/" itself for the root
+            if path.startswith(inside):
+                return there.rstrip("/") + "/" + path[len(inside) :]
         return path
 
     def __bool__(self) -> bool:
