@@ -28,9 +28,9 @@ import test_plugin
 from beets import ui
 from test_plugin import MusicnnHelper
 
-from beetsplug.musicnn import fields
+from beetsplug.musicnn import dask_pool, fields
 from beetsplug.musicnn.analysis import analyze
-from beetsplug.musicnn.dask_pool import DaskPool, PathMap
+from beetsplug.musicnn.dask_pool import ClusterError, DaskPool, PathMap
 from beetsplug.musicnn.pool import AnalysisSettings, Job
 
 distributed = pytest.importorskip("distributed")
@@ -410,6 +410,20 @@ class TestDaskPool:
             # 2 workers x 1 thread x 2 tasks each, one more read ahead.
             assert len(read) <= 2 * 1 * 2 + 2
             assert len(list(outcomes)) == 9
+
+    def test_a_scheduler_without_workers_is_one_error(self, tmp_path, monkeypatch):
+        monkeypatch.setattr(dask_pool, "WORKER_WAIT", 1.0)
+        lonely = LoopbackCluster(tmp_path)
+        try:
+            lonely.start(workers=0)
+            expected = f"the Dask scheduler at {lonely.address} has no workers"
+            with (
+                DaskPool(AnalysisSettings(), lonely.address) as pool,
+                pytest.raises(ClusterError, match=expected),
+            ):
+                list(pool.imap_unordered([Job(1, "/music/x.ogg")]))
+        finally:
+            lonely.stop()
 
 
 class TestPathMap:
