@@ -86,7 +86,8 @@ class LoopbackCluster:
                 str(self.folder / f"worker-{number}"),
             )
         self.admin = distributed.Client(self.address, timeout=30, set_as_default=False)
-        self.admin.wait_for_workers(workers, timeout=120)
+        if workers:
+            self.admin.wait_for_workers(workers, timeout=120)
 
     def _run(self, command: str, *args: str) -> None:
         log = (self.folder / f"{command}-{len(self.processes)}.log").open("w")
