@@ -70,10 +70,15 @@ class MusicnnPlugin(BeetsPlugin):
         models: str | None = None,
         workers: int | None = None,
         fast: bool | None = None,
+        scheduler: str | None = None,
     ) -> Settings:
         try:
             return Settings.from_config(
-                self.config, models=models, workers=workers, fast=fast
+                self.config,
+                models=models,
+                workers=workers,
+                fast=fast,
+                scheduler=scheduler,
             )
         except confuse.ConfigError as exc:
             raise ui.UserError(f"musicnn: configuration error: {exc}") from None
@@ -142,6 +147,11 @@ class MusicnnPlugin(BeetsPlugin):
             help="worker processes (0: analyse in this process)",
         )
         parser.add_option(
+            "--scheduler",
+            metavar="tcp://HOST:PORT",
+            help="analyse on the workers of this Dask scheduler (executor: dask)",
+        )
+        parser.add_option(
             "-m",
             "--models",
             metavar="LIST",
@@ -166,7 +176,10 @@ class MusicnnPlugin(BeetsPlugin):
 
     def musicnn_command(self, lib: Library, opts: Any, args: list[str]) -> None:
         settings = self.settings(
-            models=opts.models, workers=opts.workers, fast=opts.fast
+            models=opts.models,
+            workers=opts.workers,
+            fast=opts.fast,
+            scheduler=opts.scheduler,
         )
         options = settings.run_options(write=ui.should_write(opts.write))
         store = self.store(lib)

@@ -35,6 +35,7 @@ from .progress import Progress, RunSummary
 if TYPE_CHECKING:
     from beets.library import Library
 
+    from .dask_pool import DaskPool
     from .pool import AnalysisPool, Job, Outcome
     from .settings import Settings
     from .store import ResultStore, StoredResult
@@ -462,6 +463,7 @@ def analyse_selection(
 ) -> RunSummary:
     """Analyse the selected items through the pool, with a progress line."""
     from .backends import BackendError
+    from .dask_pool import ClusterError
 
     summary = RunSummary(skipped=selection.skipped)
     started = time.monotonic()
@@ -479,6 +481,8 @@ def analyse_selection(
                     _count(summary, progress, outcome)
         except BackendError as exc:
             raise UserError(f"musicnn: cannot load the models: {exc}") from None
+        except ClusterError as exc:
+            raise UserError(f"musicnn: {exc}") from None
         except KeyboardInterrupt:
             summary.interrupted = True
         summary.saving_seconds = saver.seconds
@@ -487,7 +491,15 @@ def analyse_selection(
     return summary
 
 
-def open_pool(settings: Settings, jobs: int) -> AnalysisPool:
+def open_pool(settings: Settings, jobs: int) -> AnalysisPool | DaskPool:
+    if settings.executor == "dask":
+        from .dask_pool import DaskPool
+
+        return DaskPool(
+            settings.analysis_settings(),
+            settings.dask_scheduler,
+            path_map=settings.path_map,
+        )
     from .pool import AnalysisPool
 
     return AnalysisPool(settings.analysis_settings(), settings.worker_count(jobs))
@@ -519,7 +531,7 @@ class ImportAnalyser:
         # The importer writes the files itself after the plugin stages.
         self.options = settings.run_options(write=False)
         self.store = store
-        self.pool: AnalysisPool | None = None
+        self.pool: AnalysisPool | DaskPool | None = None
         self.broken = False
         #: Items analysed whose files the importer has not placed yet.
         self.analysed: set[int] = set()
@@ -528,6 +540,7 @@ class ImportAnalyser:
         if self.broken:
             return
         from .backends import BackendError
+        from .dask_pool import ClusterError
 
         store = self.store()
         # A re-import of files already analysed need not wait for them again.
@@ -542,10 +555,15 @@ class ImportAnalyser:
             if self.pool is None:
                 self.pool = open_pool(self.settings, IMPORT_JOBS).__enter__()
             outcomes = list(self.pool.imap_unordered(jobs))
-        except BackendError as exc:
+        except (BackendError, ClusterError) as exc:
             # An import must go on without tags rather than stop.
             self.broken = True
-            log.warning("musicnn: cannot load the models, not analysing: {}", exc)
+            cause = (
+                "cannot load the models"
+                if isinstance(exc, BackendError)
+                else "cannot use the Dask cluster"
+            )
+            log.warning("musicnn: {}, not analysing: {}", cause, exc)
             return
         saver = ResultSaver(
             self.lib,

@@ -18,6 +18,8 @@ from . import fields, runner
 from .models import DEFAULT_PATCH_BUDGET, MODELS, get_model
 
 BACKENDS = ("onnx", "essentia")
+#: Where the analysis runs: this machine's process pool, or a Dask cluster.
+EXECUTORS = ("local", "dask")
 
 DEFAULT_CONFIG: dict[str, Any] = {
     # Analyse imported items during `beet import`.
@@ -39,6 +41,12 @@ DEFAULT_CONFIG: dict[str, Any] = {
     # musicnn_mood into a MOOD tag of the files.
     "write_genre": False,
     "write_mood": False,
+    # `dask` ships the analysis to the workers of the Dask scheduler at
+    # `dask_scheduler` (docs/cluster.md); `workers` is then not used.
+    "executor": "local",
+    "dask_scheduler": None,
+    # Path prefixes as the Dask workers see them: {/music: /mnt/nas/music}.
+    "path_map": {},
 }
 
 
@@ -64,6 +72,11 @@ class Settings:
     write_mood: bool
     #: Patches analysed per track in fast mode; ``None`` analyses them all.
     patch_budget: int | None = None
+    executor: str = "local"
+    #: ``tcp://HOST:PORT`` of the Dask scheduler with the ``dask`` executor.
+    dask_scheduler: str | None = None
+    #: A ``dask_pool.PathMap``: the library's paths as the workers see them.
+    path_map: Any = None
 
     @classmethod
     def from_config(
@@ -73,10 +86,11 @@ class Settings:
         models: str | None = None,
         workers: int | None = None,
         fast: bool | None = None,
+        scheduler: str | None = None,
     ) -> Settings:
         """Read and check every setting; raise :class:`ConfigError` if one
-        is wrong. ``models``, ``workers`` and ``fast`` come from the command
-        line."""
+        is wrong. ``models``, ``workers``, ``fast`` and ``scheduler`` (which
+        implies the ``dask`` executor) come from the command line."""
         if models is None:
             models = config["models"].get()
         if workers is None:
@@ -84,6 +98,11 @@ class Settings:
         if fast is None:
             fast = parse_bool("fast", config["fast"].get())
         budget = parse_count("fast_patches", config["fast_patches"].get())
+        executor = parse_choice("executor", config["executor"].get(), EXECUTORS)
+        if scheduler is not None:
+            executor = "dask"
+        else:
+            scheduler = config["dask_scheduler"].get()
         settings = cls(
             models=parse_models(models),
             workers=parse_workers(workers),
@@ -94,6 +113,9 @@ class Settings:
             write_genre=parse_bool("write_genre", config["write_genre"].get()),
             write_mood=parse_bool("write_mood", config["write_mood"].get()),
             patch_budget=budget if fast else None,
+            executor=executor,
+            dask_scheduler=parse_scheduler(scheduler) if executor == "dask" else None,
+            path_map=parse_path_map(config["path_map"].get()),
         )
         settings.field_settings()  # check the score selection now
         return settings
@@ -201,3 +223,27 @@ def parse_scores(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list | tuple):
         raise ConfigError("scores", f"{value!r} is not a list of tags")
     return tuple(str(tag).strip() for tag in value if str(tag).strip())
+
+
+def parse_scheduler(value: Any) -> str:
+    """The Dask scheduler's address, needed by the ``dask`` executor."""
+    from .dask_pool import check_scheduler_address
+
+    if value is None:
+        raise ConfigError(
+            "dask_scheduler", "`executor: dask` needs the scheduler's tcp://HOST:PORT"
+        )
+    try:
+        return check_scheduler_address(value)
+    except ValueError as exc:
+        raise ConfigError("dask_scheduler", str(exc)) from None
+
+
+def parse_path_map(value: Any) -> Any:
+    """A ``dask_pool.PathMap`` from ``{from: to}`` or ``[{from:, to:}, ...]``."""
+    from .dask_pool import PathMap
+
+    try:
+        return PathMap.parse(value)
+    except ValueError as exc:
+        raise ConfigError("path_map", str(exc)) from None
