@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from beets import config as beets_config
 from beets import logging, ui
 from beets.dbcore.query import AndQuery, InQuery, InvalidQueryError, TrueQuery
-from beets.util import bytestring_path, mkdirall, normpath, path_as_posix
+from beets.util import bytestring_path, normpath, path_as_posix
 
 from . import runner
 from .settings import ConfigError
@@ -327,7 +327,7 @@ def write_m3u(
         lines.append(fmt.uri(lib, item) + b"\n")
     target = normpath(path)
     try:
-        mkdirall(target)
+        os.makedirs(os.path.dirname(target) or b".", exist_ok=True)
         with open(target, "wb") as out:
             out.writelines(lines)
     except OSError as exc:
@@ -483,7 +483,7 @@ def similar_subcommand(plugin: Any) -> ui.Subcommand:
         for line in radio.warnings():
             ui.print_(line)
         for item in radio.items:
-            ui.print_(format(item, opts.format))
+            ui.print_(format(item, opts.format or ""))
         if opts.m3u:
             write_m3u(lib, radio.items, opts.m3u, fmt)
 
