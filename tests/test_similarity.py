@@ -149,16 +149,22 @@ def load(store: ResultStore) -> EmbeddingIndex:
     )
 
 
-def test_index_is_built_centred_then_reused_until_the_store_changes(tmp_path):
+def test_index_is_built_centred_then_reused_until_the_store_changes(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(similarity, "_CHUNK_ROWS", 3)  # pages released per chunk
     raw = np.random.default_rng(2).normal(size=(20, 200)) + 5.0  # common part
     with ResultStore(tmp_path / "lib.musicnn.sqlite") as store:
         put(store, range(100, 120), raw)
         index = load(store)
         assert index.ids.tolist() == list(range(100, 120))
-        assert index.vectors.dtype == np.float16
-        assert isinstance(index.vectors, np.memmap)
-        expected = similarity.normalize(raw, mean=raw.mean(axis=0))
-        assert np.allclose(index.vectors, expected, atol=2e-3)
+        assert index.vectors.dtype == np.float32
+        # The store's float16 embeddings, centred and normalised.
+        stored = raw.astype(np.float32).astype(np.float16).astype(np.float64)
+        expected = similarity.normalize(stored, mean=stored.mean(axis=0))
+        assert np.allclose(index.vectors, expected, atol=1e-5)
+        profile = index.vectors[3]
+        assert np.allclose(index.similarities(profile), expected @ profile, atol=1e-5)
         vectors_file = EmbeddingIndex.paths(store.path, "msd")[0]
         built = vectors_file.stat().st_mtime_ns
 

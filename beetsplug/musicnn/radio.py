@@ -155,7 +155,7 @@ def make_radio(
             f"(by {model}): run `beet musicnn {' '.join(request.seeds)}`"
         )
     profile = similarity.seed_profile(index.vectors[seed_rows])
-    scores = similarity.scores(index.vectors, profile)
+    scores = index.similarities(profile)
     scores[seed_rows] = -np.inf
     found = similarity.capped(
         _candidates(lib, index, similarity.ranked(scores), where, request.count),
@@ -231,13 +231,15 @@ def _seed_ids(lib: Library, seeds: Sequence[str]) -> array:
 
 
 def _not_analysed(lib: Library, index: EmbeddingIndex) -> int:
-    """Library items without a row in the index."""
-    import numpy as np
+    """Library items without a row in the index, from counts.
 
+    Counting is instant where comparing 500,000 ids is not (0.7 s just to
+    read them from SQLite); it is exact because the store follows the
+    library (``item_removed`` deletes an item's rows, a full run prunes).
+    """
     with lib.transaction() as tx:
-        rows = tx.query("SELECT id FROM items")
-    library_ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
-    return len(library_ids) - int(np.isin(library_ids, index.ids).sum())
+        library_items = tx.query("SELECT COUNT(*) FROM items")[0][0]
+    return max(library_items - len(index), 0)
 
 
 def _parse(lib: Library, query: Sequence[str], what: str):

@@ -8,15 +8,23 @@ which makes raw cosine similarities all close to 1 and blurs the ranking
 (measured in ``docs/radio.md``).
 
 The vectors of a whole library live in an :class:`EmbeddingIndex`: a
-float16 ``.npy`` matrix beside the result store, memory-mapped, so a query
+float32 ``.npy`` matrix beside the result store, memory-mapped, so a query
 reads it from the page cache instead of decoding 500,000 SQLite rows, and
 holds no per-item Python object. It is rebuilt (streaming, in bounded
 memory) when the store's generation counter says the store changed.
+
+Why float32 on disk when the store keeps float16: NumPy has no fast float16
+product, and converting 500,000 x 200 halves to float32 took 1-2 s per query
+on the 2-core test machine, against 0.15 s for the float32 product itself
+(``bench/bench_similar.py``). The file is twice as large (0.8 kB per item),
+but a query reads it through the page cache chunk by chunk and releases each
+chunk's pages from the process, so its memory stays a few tens of MB.
 """
 
 from __future__ import annotations
 
 import json
+import mmap
 import os
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -24,13 +32,14 @@ from pathlib import Path
 
 import numpy as np
 
-#: Dtype of the index matrix: half the size of float32, and its rounding
-#: (relative 5e-4) is far below the differences that order neighbours.
-VECTOR_DTYPE = np.dtype("<f2")
-#: Rows converted to float32 at a time when scoring (about 50 MB at 200-d).
+#: Dtype of the index matrix (see the module docstring).
+VECTOR_DTYPE = np.dtype("<f4")
+#: Dtype of the embeddings in the store.
+STORED_DTYPE = np.dtype("<f2")
+#: Rows scored at a time (about 50 MB of float32 at 200-d).
 _CHUNK_ROWS = 65536
 #: Layout of the index files; bump to force a rebuild after a change.
-_INDEX_FORMAT = 1
+_INDEX_FORMAT = 2
 
 
 def normalize(
@@ -102,9 +111,8 @@ def scores(matrix: np.ndarray, profile: np.ndarray) -> np.ndarray:
 
     Notes
     -----
-    A float16 matrix is converted in chunks of ``_CHUNK_ROWS`` rows: NumPy
-    has no fast float16 matrix product, and converting all rows at once
-    would need the float32 copy (400 MB at 500,000 rows) in memory.
+    Rows are scored in chunks of ``_CHUNK_ROWS``, so a float16 matrix never
+    needs a whole float32 copy in memory.
     """
     profile = np.asarray(profile, dtype=np.float32)
     out = np.empty(len(matrix), dtype=np.float32)
@@ -294,16 +302,45 @@ class EmbeddingIndex:
     ----------
     ids : np.ndarray, shape (n,), int64
         Item ids, ascending.
-    vectors : np.memmap, shape (n, d), float16
-        One unit vector per id.
+    vectors : np.ndarray, shape (n, d), float32
+        One unit vector per id, memory-mapped from the file.
     mean : np.ndarray, shape (d,), float32
         The mean embedding subtracted before normalising.
     """
 
-    def __init__(self, ids: np.ndarray, vectors: np.ndarray, mean: np.ndarray):
+    def __init__(
+        self,
+        ids: np.ndarray,
+        vectors: np.ndarray,
+        mean: np.ndarray,
+        mapping: mmap.mmap | None = None,
+    ):
         self.ids = ids
         self.vectors = vectors
         self.mean = mean
+        #: The mapping of the vectors file, if any (see :meth:`similarities`).
+        self._mapping = mapping
+
+    def similarities(self, profile: np.ndarray) -> np.ndarray:
+        """:func:`scores` of every row, releasing the pages of each chunk of
+        the mapped file once scored: the file stays in the page cache for
+        the next query, but not in this process's memory."""
+        if self._mapping is None:
+            return scores(self.vectors, profile)
+        profile = np.asarray(profile, dtype=np.float32)
+        out = np.empty(len(self.vectors), dtype=np.float32)
+        row_bytes = self.vectors.shape[1] * VECTOR_DTYPE.itemsize
+        start_byte = self.vectors.ctypes.data - _address(self._mapping)
+        released = 0
+        for start in range(0, len(self.vectors), _CHUNK_ROWS):
+            chunk = self.vectors[start : start + _CHUNK_ROWS]
+            np.dot(chunk, profile, out=out[start : start + len(chunk)])
+            end = start_byte + (start + len(chunk)) * row_bytes
+            end -= end % mmap.PAGESIZE
+            if end > released:
+                self._mapping.madvise(mmap.MADV_DONTNEED, released, end - released)
+                released = end
+        return out
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -349,20 +386,24 @@ class EmbeddingIndex:
             fresh = meta["format"] == _INDEX_FORMAT and meta["generation"] == generation
         except (OSError, ValueError, KeyError, TypeError):
             fresh = False
-        if not fresh:
-            count, stream = rows()
-            meta = cls._build(vectors_path, ids_path, meta_path, count, stream)
-            meta["generation"] = generation
-            _write_atomic(meta_path, json.dumps(meta).encode())
-        return cls(
-            np.load(ids_path, mmap_mode="r")
-            if meta["count"]
-            else np.empty(0, np.int64),
-            np.load(vectors_path, mmap_mode="r")
-            if meta["count"]
-            else np.empty((0, 0), VECTOR_DTYPE),
-            np.asarray(meta["mean"], dtype=np.float32),
-        )
+        while True:
+            if not fresh:
+                count, stream = rows()
+                meta = cls._build(vectors_path, ids_path, meta_path, count, stream)
+                meta["generation"] = generation
+                _write_atomic(meta_path, json.dumps(meta).encode())
+            mean = np.asarray(meta["mean"], dtype=np.float32)
+            if not meta["count"]:
+                return cls(np.empty(0, np.int64), np.empty((0, 0), VECTOR_DTYPE), mean)
+            try:
+                mapping, vectors = _map_npy(vectors_path)
+                ids = np.load(ids_path, mmap_mode="r")
+            except (OSError, ValueError):
+                if not fresh:
+                    raise  # just built: not a stale file but a real problem
+                fresh = False  # damaged or replaced files: build them again
+                continue
+            return cls(ids, vectors, mean, mapping)
 
     @staticmethod
     def _build(
@@ -381,7 +422,7 @@ class EmbeddingIndex:
             for path in (vectors_path, ids_path):
                 path.unlink(missing_ok=True)
             return {"format": _INDEX_FORMAT, "count": 0, "mean": []}
-        dim = len(first[1]) // VECTOR_DTYPE.itemsize
+        dim = len(first[1]) // STORED_DTYPE.itemsize
         tmp_vectors = vectors_path.with_name(vectors_path.name + ".tmp")
         tmp_ids = ids_path.with_name(ids_path.name + ".tmp")
         vectors = np.lib.format.open_memmap(
@@ -395,7 +436,7 @@ class EmbeddingIndex:
         for item_id, blob in _chain_one(first, stream):
             if row == count:
                 break  # rows added while building: the next load sees them
-            vectors[row] = np.frombuffer(blob, dtype=VECTOR_DTYPE)
+            vectors[row] = np.frombuffer(blob, dtype=STORED_DTYPE)
             ids[row] = item_id
             row += 1
         for start in range(0, row, _CHUNK_ROWS):
@@ -421,6 +462,32 @@ class EmbeddingIndex:
     def rows_of(self, item_ids: Iterable[int]) -> np.ndarray:
         """Row numbers of those ``item_ids`` that are in the index."""
         return _present(self.ids, np.fromiter(item_ids, dtype=np.int64))
+
+
+def _map_npy(path: Path) -> tuple[mmap.mmap, np.ndarray]:
+    """A read-only mapping of an ``.npy`` file and the array it holds."""
+    with open(path, "rb") as file:
+        version = np.lib.format.read_magic(file)
+        read_header = (
+            np.lib.format.read_array_header_1_0
+            if version == (1, 0)
+            else np.lib.format.read_array_header_2_0
+        )
+        shape, fortran, dtype = read_header(file)
+        offset = file.tell()
+        mapping = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+    if fortran or dtype != VECTOR_DTYPE or len(shape) != 2:
+        mapping.close()
+        raise ValueError(f"{path} is not a C-ordered {VECTOR_DTYPE} matrix")
+    array = np.frombuffer(
+        mapping, dtype=dtype, count=shape[0] * shape[1], offset=offset
+    )
+    return mapping, array.reshape(shape)
+
+
+def _address(mapping: mmap.mmap) -> int:
+    """Address of the first byte of ``mapping``."""
+    return np.frombuffer(mapping, dtype=np.uint8, count=1).ctypes.data
 
 
 def _present(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
