@@ -23,7 +23,7 @@ import confuse
 from beets import logging, ui
 from beets.plugins import BeetsPlugin
 
-from . import fields, runner
+from . import fields, radio, runner
 from .models import MODELS
 from .runner import ImportAnalyser, analyse_selection
 from .settings import DEFAULT_CONFIG, Settings
@@ -172,7 +172,11 @@ class MusicnnPlugin(BeetsPlugin):
             help="don't write tags to the files",
         )
         command.func = self.musicnn_command
-        return [command]
+        return [
+            command,
+            radio.similar_subcommand(self),
+            radio.radio_subcommand(self),
+        ]
 
     def musicnn_command(self, lib: Library, opts: Any, args: list[str]) -> None:
         settings = self.settings(
@@ -206,6 +210,9 @@ class MusicnnPlugin(BeetsPlugin):
         if not args and not summary.interrupted:
             store.prune(runner.all_item_ids(lib))
         ui.print_(summary.text())
+        # New embeddings change what sounds like the seeds.
+        for line in radio.refresh_playlists(self, lib):
+            ui.print_(f"musicnn radio: {line}")
 
     # Import
 

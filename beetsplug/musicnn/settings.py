@@ -47,6 +47,23 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "dask_scheduler": None,
     # Path prefixes as the Dask workers see them: {/music: /mnt/nas/music}.
     "path_map": {},
+    # The radio (`beet musicnn-similar`, `beet musicnn-radio`): the model
+    # whose embeddings it compares (null: the first of `models`), its named
+    # playlists, and their folder (null: smartplaylist's `playlist_dir`).
+    "similar_model": None,
+    "similar_playlists": [],
+    "similar_playlist_dir": None,
+}
+
+#: Keys of one `similar_playlists` entry, and whether each must be there.
+RADIO_PLAYLIST_KEYS = {
+    "name": True,
+    "seeds": True,
+    "count": False,
+    "where": False,
+    "max_per_artist": False,
+    "max_per_album": False,
+    "order": False,
 }
 
 
@@ -247,3 +264,44 @@ def parse_path_map(value: Any) -> Any:
         return PathMap.parse(value)
     except ValueError as exc:
         raise ConfigError("path_map", str(exc)) from None
+
+
+def parse_similar_model(value: Any, models: Any) -> str:
+    """The radio's model: ``value``, or the first of the ``models`` setting."""
+    if value is None:
+        return parse_models(models)[0]
+    try:
+        return get_model(str(value)).key
+    except ValueError as exc:
+        raise ConfigError("similar_model", str(exc)) from None
+
+
+def parse_similar_playlists(value: Any) -> list[dict[str, Any]]:
+    """Check the shape of each ``similar_playlists`` entry: a mapping with
+    a ``name`` and ``seeds`` (a query string or list), and optionally
+    ``count``, ``where``, ``max_per_artist``, ``max_per_album`` and
+    ``order``. The values themselves are checked when the playlist is made."""
+    key = "similar_playlists"
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ConfigError(key, "expected a list of {name: ..., seeds: ...} entries")
+    entries = []
+    for number, entry in enumerate(value, 1):
+        if not isinstance(entry, dict):
+            raise ConfigError(key, f"entry {number} is not a mapping")
+        unknown = set(entry) - set(RADIO_PLAYLIST_KEYS)
+        missing = {k for k, needed in RADIO_PLAYLIST_KEYS.items() if needed} - set(
+            entry
+        )
+        if unknown or missing:
+            problem = "unknown keys " if unknown else "missing "
+            names = ", ".join(sorted(unknown or missing))
+            raise ConfigError(key, f"entry {number}: {problem}{names}")
+        if not str(entry["name"]).strip():
+            raise ConfigError(key, f"entry {number}: empty name")
+        for count_key in ("count", "max_per_artist", "max_per_album"):
+            if entry.get(count_key) is not None:
+                parse_count(f"{key}[{number}].{count_key}", entry[count_key])
+        entries.append(entry)
+    return entries

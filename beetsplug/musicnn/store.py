@@ -68,6 +68,21 @@ _COLUMNS = (
     "item_id, model, version, scores, embedding, n_patches, duration, mtime, "
     "analyzed_at"
 )
+#: A counter bumped by every change of ``results``, whoever makes it, so that
+#: what is derived from the store (the radio's embedding index) can tell
+#: whether it is stale without reading the rows. Added to existing stores on
+#: open; it needs no schema version (older code ignores it, and its writes
+#: still bump it through the triggers).
+_GENERATION_SCHEMA = """
+CREATE TABLE IF NOT EXISTS generation (n INTEGER NOT NULL);
+INSERT INTO generation (n) SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM generation);
+""" + "".join(
+    f"""
+CREATE TRIGGER IF NOT EXISTS results_{event.lower()} AFTER {event} ON results
+BEGIN UPDATE generation SET n = n + 1; END;
+"""
+    for event in ("INSERT", "UPDATE", "DELETE")
+)
 #: Rows fetched per step when streaming.
 _FETCH = 1024
 
@@ -135,9 +150,7 @@ class StoredResult:
 
     @classmethod
     def _from_row(cls, row: tuple) -> StoredResult:
-        item_id, model, version, scores, embedding, n_patches, duration, mtime, at = (
-            row
-        )
+        item_id, model, version, scores, embedding, n_patches, duration, mtime, at = row
         return cls(
             item_id=item_id,
             model=model,
@@ -177,6 +190,7 @@ class ResultStore:
                     f"(schema {version} > {SCHEMA_VERSION})"
                 )
             self._db.execute(_SCHEMA)
+            self._db.executescript(_GENERATION_SCHEMA)
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except BaseException:
             self._db.close()
@@ -293,6 +307,36 @@ class ResultStore:
                     yield StoredResult._from_row(row)
         finally:
             cursor.close()
+
+    def iter_embeddings(self, model: str) -> tuple[int, Iterator[tuple[int, bytes]]]:
+        """How many items ``model`` has results for, and their ``(item_id,
+        embedding bytes)`` (float16, little-endian) by item id, streaming.
+
+        Reads only the two columns, without building records: about ten
+        times faster than :meth:`iter_results` for a whole library.
+        """
+        count = self._db.execute(
+            "SELECT COUNT(*) FROM results WHERE model = ?", (model,)
+        ).fetchone()[0]
+
+        def rows() -> Iterator[tuple[int, bytes]]:
+            cursor = self._db.execute(
+                "SELECT item_id, embedding FROM results WHERE model = ? "
+                "ORDER BY item_id",
+                (model,),
+            )
+            try:
+                while batch := cursor.fetchmany(_FETCH):
+                    yield from batch
+            finally:
+                cursor.close()
+
+        return count, rows()
+
+    def generation(self) -> int:
+        """A number that changes whenever any result is added, replaced or
+        removed (by any connection)."""
+        return self._db.execute("SELECT n FROM generation").fetchone()[0]
 
     def item_ids(self) -> Iterator[int]:
         """Ids of the items with at least one stored result, ascending."""
