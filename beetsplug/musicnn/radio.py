@@ -20,6 +20,7 @@ import os
 import tempfile
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -247,18 +248,13 @@ def _parse(lib: Library, query: Sequence[str], what: str):
         return runner.parse_query(lib, query)
 
 
-class _user_error:
+@contextmanager
+def _user_error(what: str) -> Iterator[None]:
     """Turn a beets query error into a :class:`beets.ui.UserError`."""
-
-    def __init__(self, what: str) -> None:
-        self.what = what
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None and issubclass(exc_type, InvalidQueryError):
-            raise ui.UserError(f"musicnn: bad {self.what} query: {exc}") from None
+    try:
+        yield
+    except InvalidQueryError as exc:
+        raise ui.UserError(f"musicnn: bad {what} query: {exc}") from None
 
 
 # Playlists --------------------------------------------------------------------

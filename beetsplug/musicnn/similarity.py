@@ -294,7 +294,7 @@ class EmbeddingIndex:
     """Unit vectors of one model's embeddings of every analysed item.
 
     Three files beside the store, ``<store stem>.<model>.vectors.npy``
-    (float16, (n, d), rows centred and normalised), ``.ids.npy`` (int64,
+    (float32, (n, d), rows centred and normalised), ``.ids.npy`` (int64,
     ascending item ids, one per row) and ``.json`` (the store generation
     they were built from, and the mean that was subtracted). Open with
     :meth:`load`, which rebuilds them if the store changed since.
@@ -326,8 +326,8 @@ class EmbeddingIndex:
         """:func:`scores` of every row, releasing the pages of each chunk of
         the mapped file once scored: the file stays in the page cache for
         the next query, but not in this process's memory."""
-        if self._mapping is None:
-            return scores(self.vectors, profile)
+        if self._mapping is None or not hasattr(mmap, "MADV_DONTNEED"):
+            return scores(self.vectors, profile)  # in memory, or not on Linux/macOS
         profile = np.asarray(profile, dtype=np.float32)
         out = np.empty(len(self.vectors), dtype=np.float32)
         row_bytes = self.vectors.shape[1] * VECTOR_DTYPE.itemsize
