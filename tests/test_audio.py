@@ -276,6 +276,13 @@ def test_a_directory_is_an_audio_error(tmp_path):
     assert_cannot_decode(tmp_path, "is a directory")
 
 
+def test_a_fifo_is_an_audio_error_not_a_hang(tmp_path):
+    # Opening a FIFO for reading blocks until a writer comes along.
+    path = tmp_path / "stream.mp3"
+    os.mkfifo(path)
+    assert_cannot_decode(path, "not a regular file")
+
+
 def test_an_empty_file_is_an_audio_error(tmp_path):
     path = tmp_path / "empty.mp3"
     path.touch()

@@ -285,6 +285,24 @@ def test_a_killed_worker_costs_only_the_job_it_held(long_clips):
     assert len(succeeded) == len(jobs) - 1
 
 
+def test_a_file_over_the_job_timeout_is_stopped_and_the_run_goes_on(
+    tmp_path, clips
+):
+    # Ten minutes take a worker several seconds; the short clips a fraction
+    # of the 2 s limit. The limit itself exists for decoders that hang.
+    slow = write_clip(tmp_path / "ten_minutes.flac", 600, 16000, 7)
+    jobs = [Job(100, str(slow)), *jobs_for(clips[:3])]
+    with AnalysisPool(SETTINGS, workers=1, job_timeout=2.0) as pool:
+        outcomes = by_id(pool.imap_unordered(jobs))
+        assert len(pool.worker_pids) == 1  # a fresh worker took over
+    assert outcomes[100].analysis is None
+    assert outcomes[100].error == (
+        "no result after 2 s, so the analysis was stopped (does reading this "
+        "file hang?)"
+    )
+    assert all(outcomes[job.item_id].ok for job in jobs[1:])
+
+
 def test_workers_that_keep_dying_stop_the_run(monkeypatch, long_clips):
     monkeypatch.setattr(pool_module, "MAX_DEATHS_IN_A_ROW", 1)
     with AnalysisPool(SETTINGS, workers=1) as pool:

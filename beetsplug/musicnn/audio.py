@@ -207,6 +207,9 @@ def _check_readable_file(path: str) -> None:
         status = os.stat(path)
         if stat.S_ISDIR(status.st_mode):
             raise AudioError(path, "is a directory")
+        if not stat.S_ISREG(status.st_mode):
+            # A FIFO or a device would block the decoder, or never end.
+            raise AudioError(path, "not a regular file")
         if status.st_size == 0:
             raise AudioError(path, "file is empty")
         with open(path, "rb"):

@@ -35,6 +35,7 @@ import contextlib
 import multiprocessing
 import os
 import signal
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -69,6 +70,13 @@ MAX_START_FAILURES = 3
 #: dies on every input, memory too small for any track), and respawning for
 #: each of half a million files would take days to say so.
 MAX_DEATHS_IN_A_ROW = 10
+
+#: Seconds one file may take before its worker is stopped and the file fails.
+#: A worker analyses about 90 times real time with one model, so a 10-hour
+#: recording with both models takes about 15 minutes; anything longer is a
+#: decoder that hangs (a stalled network mount, a FIFO named like a song), and
+#: without a limit it would stall a run of half a million files for good.
+JOB_TIMEOUT = 1800.0
 
 #: Seconds a stopping worker gets to exit on its own before SIGTERM/SIGKILL.
 STOP_TIMEOUT = 2.0
@@ -318,6 +326,14 @@ class _Worker:
     #: Jobs sent and not answered, oldest first; the first is being analysed.
     jobs: deque[Job] = field(default_factory=deque)
     ready: bool = False
+    #: When the first of ``jobs`` started (``time.monotonic``), if any.
+    started: float | None = None
+    #: Stopped by the pool because its job took longer than the job timeout.
+    timed_out: bool = False
+
+    def next_job_started(self) -> None:
+        """The first of ``jobs``, if any, starts now."""
+        self.started = time.monotonic() if self.jobs and self.ready else None
 
     @property
     def pid(self) -> int | None:
@@ -331,12 +347,16 @@ class AnalysisPool:
     block, an exception or Ctrl-C always stops and joins every worker.
     """
 
-    def __init__(self, settings: AnalysisSettings, workers: int) -> None:
+    def __init__(
+        self, settings: AnalysisSettings, workers: int, job_timeout: float = JOB_TIMEOUT
+    ) -> None:
         if workers < 0:
             raise ValueError(f"workers must be >= 0, not {workers}")
         check_settings(settings)
         self.settings = settings
         self.workers = workers
+        #: Seconds a file may take in a worker (not in this process, -j 0).
+        self.job_timeout = job_timeout
         self._context = multiprocessing.get_context("spawn")
         self._workers: list[_Worker] = []
         self._start_failures = 0
@@ -458,12 +478,17 @@ class AnalysisPool:
             pending.append(job)
             return
         worker.jobs.append(job)
+        if len(worker.jobs) == 1:
+            worker.next_job_started()
 
     def _collect(self, pending: deque[Job]) -> Iterator[Outcome]:
         """Wait for messages or deaths; yield the outcomes they produce."""
         by_conn = {w.conn: w for w in self._workers}
         by_sentinel = {w.process.sentinel: w for w in self._workers}
-        ready = wait([*by_conn, *by_sentinel])
+        ready = wait([*by_conn, *by_sentinel], timeout=self._time_left())
+        if not ready:
+            self._stop_overdue_workers()  # their sentinels come up next time
+            return
         outcomes: list[Outcome] = []
         # Messages first: a worker may have answered just before dying.
         for conn in ready:
@@ -476,6 +501,21 @@ class AnalysisPool:
             if self._closed:  # close() called while the caller iterates
                 raise RuntimeError("the analysis pool is closed")
             yield outcome
+
+    def _time_left(self) -> float | None:
+        """Seconds until the oldest running job reaches the job timeout."""
+        starts = [w.started for w in self._workers if w.started is not None]
+        if not starts:
+            return None
+        return max(0.0, min(starts) + self.job_timeout - time.monotonic())
+
+    def _stop_overdue_workers(self) -> None:
+        now = time.monotonic()
+        for worker in self._workers:
+            if worker.started is not None and now - worker.started >= self.job_timeout:
+                worker.timed_out = True
+                worker.started = None
+                worker.process.kill()
 
     def _receive(self, worker: _Worker) -> list[Outcome]:
         """Read every message waiting on a worker's pipe."""
@@ -493,6 +533,7 @@ class AnalysisPool:
         kind = message[0]
         if kind == "ready":
             worker.ready = True
+            worker.next_job_started()
             self._start_failures = 0
             return []
         if kind == "fatal":
@@ -503,6 +544,7 @@ class AnalysisPool:
         expected = worker.jobs.popleft()
         # Workers answer in order; anything else is a bug worth a loud failure.
         assert outcome.job == expected, (outcome.job, expected)
+        worker.next_job_started()
         return [outcome]
 
     def _bury(self, worker: _Worker, pending: deque[Job]) -> list[Outcome]:
@@ -529,7 +571,13 @@ class AnalysisPool:
             self._give_up_at(
                 self._deaths_in_a_row, MAX_DEATHS_IN_A_ROW, "keep dying", cause
             )
-            error = f"analysis worker died ({cause}) while reading this file"
+            if worker.timed_out:
+                error = (
+                    f"no result after {self.job_timeout:g} s, so the analysis was "
+                    f"stopped (does reading this file hang?)"
+                )
+            else:
+                error = f"analysis worker died ({cause}) while reading this file"
             outcomes.append(Outcome(dead, None, error))
         return outcomes
 
