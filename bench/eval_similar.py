@@ -11,15 +11,10 @@ pick of 5 others) gives ``(group size - 1) / (N - 1)`` in expectation; the
 ratio to that baseline is reported per group, and overall as means over
 tracks.
 
-The corpus is free-licensed game music from Debian main, unpacked (never
-committed) into ``/tmp/corpus`` as ``tools/make_calibration.py`` describes::
-
-    mkdir -p /tmp/corpus/debs && cd /tmp/corpus/debs
-    apt-get download wesnoth-1.16-music hedgewars-data supertux-data \\
-        freedroidrpg-data colobot-common-sounds lincity-ng-data \\
-        drascula-music asc-music fretsonfire-songs-muldjord \\
-        fretsonfire-songs-sectoid
-    for f in *.deb; do dpkg -x "$f" "../x/${f%%_*}"; done
+The corpus is free-licensed game music from Debian main, downloaded and
+unpacked (never committed) into ``/tmp/corpus/x`` with the ``apt-get
+download`` and ``dpkg -x`` commands in the docstring of
+``tools/make_calibration.py``, the same packages the calibration uses.
 
 Only the music folders are used (see ``GROUPS`` below; fretsonfire's
 ``song.ogg`` mixes, never the isolated ``guitar.ogg``). The bundled test
