@@ -326,6 +326,7 @@ class TestInterrupt(MusicnnHelper):
         output, errors = beet.communicate(timeout=20)
 
         assert "Interrupted: what finished is saved" in output, (output, errors)
+        assert beet.returncode == 130  # after saving; 128 + SIGINT, as shells say
         # The worker and multiprocessing's resource tracker are gone too.
         _, alive = psutil.wait_procs(children, timeout=5)
         assert not alive, alive

@@ -47,6 +47,9 @@ class Outcome:
     analysis: Analysis | None
     #: One line for people when ``analysis`` is None; never a traceback.
     error: str | None = None
+    #: One-line remarks on the file, e.g. ``native_stderr.DAMAGED_FRAMES``
+    #: for damaged frames its decoder skipped; shown with ``beet -v``.
+    notes: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:

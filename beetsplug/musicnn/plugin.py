@@ -18,8 +18,9 @@ import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
+import beets.plugins
 import confuse
 from beets import logging, ui
 from beets.plugins import BeetsPlugin
@@ -75,6 +76,7 @@ class MusicnnPlugin(BeetsPlugin):
         workers: int | None = None,
         fast: bool | None = None,
         scheduler: str | None = None,
+        max_time: str | None = None,
     ) -> Settings:
         try:
             return Settings.from_config(
@@ -83,6 +85,7 @@ class MusicnnPlugin(BeetsPlugin):
                 workers=workers,
                 fast=fast,
                 scheduler=scheduler,
+                max_time=max_time,
             )
         except confuse.ConfigError as exc:
             raise ui.UserError(f"musicnn: configuration error: {exc}") from None
@@ -151,6 +154,12 @@ class MusicnnPlugin(BeetsPlugin):
             help="worker processes (0: analyse in this process)",
         )
         parser.add_option(
+            "--max-time",
+            metavar="TIME",
+            help="start no new file after TIME (2h, 90m, 45s, 1h30m); "
+            "what finished is saved and the next run goes on",
+        )
+        parser.add_option(
             "--scheduler",
             metavar="tcp://HOST:PORT",
             help="analyse on the workers of this Dask scheduler (executor: dask)",
@@ -188,6 +197,7 @@ class MusicnnPlugin(BeetsPlugin):
             workers=opts.workers,
             fast=opts.fast,
             scheduler=opts.scheduler,
+            max_time=opts.max_time,
         )
         options = settings.run_options(write=ui.should_write(opts.write))
         store = self.store(lib)
@@ -211,12 +221,18 @@ class MusicnnPlugin(BeetsPlugin):
             )
             return
         summary = analyse_selection(lib, selection, settings, options, store)
-        if not args and not summary.interrupted:
+        # A nightly run that stops at its time limit still prunes: it may
+        # never reach the end of a large library in one night.
+        if not args and not (summary.interrupted or summary.error):
             store.prune(all_item_ids(lib))
         ui.print_(summary.text())
+        if summary.error:
+            log.error("error: {}", summary.error)
         # New embeddings change what sounds like the seeds.
         for line in radio.refresh_playlists(self, lib):
             ui.print_(f"musicnn radio: {line}")
+        if summary.exit_status:
+            _exit_after_cli_exit(lib, summary.exit_status)
 
     # Import
 
@@ -305,6 +321,21 @@ def _import_goes_on(doing: str) -> Iterator[None]:
     except Exception as exc:
         log.error("musicnn: could not {}: {}", doing, exc)
         log.debug("{}", traceback.format_exc())
+
+
+def _exit_after_cli_exit(lib: Library, status: int) -> NoReturn:
+    """End ``beet`` with exit ``status``, as beets ends a command that
+    returns: ``cli_exit`` for every plugin (smartplaylist regenerates its
+    playlists then), the library closed, then the exit.
+
+    beets' ``ui.main`` gives every exception from a command the status 1
+    (and ^C the status 0) and skips ``cli_exit`` for it, so a status of our
+    own must come after doing its end-of-command work here. A
+    ``SystemExit`` passes through ``ui.main`` untouched.
+    """
+    beets.plugins.send("cli_exit", lib=lib)
+    lib._close()
+    raise SystemExit(status)
 
 
 def _print_item(item: Item) -> None:

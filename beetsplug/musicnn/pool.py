@@ -136,7 +136,12 @@ class AnalysisPool:
     """
 
     def __init__(
-        self, settings: AnalysisSettings, workers: int, job_timeout: float = JOB_TIMEOUT
+        self,
+        settings: AnalysisSettings,
+        workers: int,
+        job_timeout: float = JOB_TIMEOUT,
+        *,
+        nice: bool = False,
     ) -> None:
         if workers < 0:
             raise ValueError(f"workers must be >= 0, not {workers}")
@@ -145,6 +150,12 @@ class AnalysisPool:
         self.workers = workers
         #: Seconds a file may take in a worker (not in this process, -j 0).
         self.job_timeout = job_timeout
+        #: Workers run at low CPU and I/O priority (``priority``); the
+        #: plugin's ``nice`` option, on by default there. This process (and
+        #: so ``workers=0``) never changes its own.
+        self.nice = nice
+        #: What workers could not do about their priority, for ``beet -v``.
+        self.priority_notes: set[str] = set()
         self._context = multiprocessing.get_context("spawn")
         self._workers: list[_Worker] = []
         self._start_failures = 0
@@ -323,6 +334,7 @@ class AnalysisPool:
             worker.ready = True
             worker.next_job_started()
             self._start_failures = 0
+            self.priority_notes.update(message[1])
             return []
         if kind == "fatal":
             self._closed = True
@@ -388,7 +400,7 @@ class AnalysisPool:
         ours, theirs = self._context.Pipe(duplex=True)
         process = self._context.Process(
             target=worker_main,
-            args=(theirs, self.settings, os.getpid()),
+            args=(theirs, self.settings, os.getpid(), self.nice),
             name="musicnn-worker",
             # Daemonic: multiprocessing terminates it at interpreter exit
             # even if the pool was never closed.

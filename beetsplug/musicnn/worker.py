@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import os
 import signal
+from dataclasses import replace
 from multiprocessing.connection import Connection
 
 from .jobs import AnalysisSettings, Job, Outcome, internal_error, one_line
+from .native_stderr import capture_stderr
+from .priority import lower_priority
 
 #: Seconds between a worker's checks that its parent is still alive while it
 #: waits for work (pipe EOF normally says so first).
@@ -61,11 +64,21 @@ def warm_up(settings: AnalysisSettings) -> None:
 def analyse_job(job: Job, settings: AnalysisSettings) -> Outcome:
     """Analyse one file; any failure of that file becomes an error Outcome.
 
+    What C libraries print while the file is analysed (libmpg123's
+    complaints about damaged frames) is kept off the terminal and becomes
+    the outcome's ``notes``.
+
     Raises
     ------
     backends.BackendError
         Only this: it would fail every file, so it must stop the run.
     """
+    with capture_stderr() as captured:
+        outcome = _analyse(job, settings)
+    return replace(outcome, notes=captured.notes) if captured.notes else outcome
+
+
+def _analyse(job: Job, settings: AnalysisSettings) -> Outcome:
     from .analysis import analyze
     from .audio import AudioError
     from .backends import BackendError
@@ -88,12 +101,18 @@ def analyse_job(job: Job, settings: AnalysisSettings) -> Outcome:
     return Outcome(job, result)
 
 
-def worker_main(conn: Connection, settings: AnalysisSettings, parent: int) -> None:
+def worker_main(
+    conn: Connection, settings: AnalysisSettings, parent: int, nice: bool = False
+) -> None:
     """Body of a worker process: warm up, then analyse jobs until told to stop.
 
-    Messages to the parent: ``("ready",)`` once, then one ``("outcome",
-    Outcome)`` per job in the order the jobs came, or a single ``("fatal",
-    message)`` after which the worker exits.
+    With ``nice`` the worker first lowers its CPU and I/O priority
+    (:func:`priority.lower_priority`).
+
+    Messages to the parent: ``("ready", notes)`` once (``notes``: what could
+    not be done about the priority), then one ``("outcome", Outcome)`` per
+    job in the order the jobs came, or a single ``("fatal", message)`` after
+    which the worker exits.
     """
     # Ctrl-C goes to the whole process group; the main process decides what
     # happens, the workers just get stopped. (Usually SIGINT is already
@@ -102,13 +121,16 @@ def worker_main(conn: Connection, settings: AnalysisSettings, parent: int) -> No
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if hasattr(signal, "pthread_sigmask"):  # not on Windows
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    notes = lower_priority() if nice else ()
     try:
         try:
-            warm_up(settings)
+            # Loading a runtime may print too; a failure says it in its message.
+            with capture_stderr():
+                warm_up(settings)
         except Exception as error:
             conn.send(("fatal", _start_failure(error)))
             return
-        conn.send(("ready",))
+        conn.send(("ready", notes))
         while (job := _next_job(conn, parent)) is not None:
             try:
                 outcome = analyse_job(job, settings)
