@@ -17,6 +17,12 @@ the workers' CPU seconds over the wall seconds (in cores). The result is the
 slowdown ratio against the adjacent baseline, per round and as the median of
 ``--rounds`` rounds (the order of the two scans alternates between rounds).
 
+On Linux with autogroup scheduling each round also times the foreground task
+beside two CPU-bound processes at niceness 19 in a session of their own,
+with and without that session's autogroup niceness set to 19: niceness alone
+orders processes only within a session, which is why the workers take a
+session of their own and lower its group (``priority.py``).
+
 Run it at normal priority (not under ``nice``), on a machine as quiet as you
 can make it; say in the docs if it was not.
 
@@ -126,6 +132,38 @@ def during_scan(
     return seconds, cores, niceness
 
 
+#: A CPU-bound process at niceness 19, in the session it is started in; with
+#: "autogroup" it also sets its session's autogroup to niceness 19, as the
+#: workers do (priority._own_autogroup).
+SPINNER = """
+import os, sys
+os.setpriority(os.PRIO_PROCESS, 0, 19)
+if sys.argv[1] == "autogroup":
+    with open("/proc/self/autogroup", "w") as group:
+        group.write("19")
+while True:
+    pass
+"""
+
+
+def during_spinners(mode: str, loop: int, repeat: int) -> float:
+    """The foreground time while two nice CPU-bound processes run in a
+    session of their own: why niceness alone is not enough with autogroup."""
+    spinners = [
+        subprocess.Popen(
+            [sys.executable, "-c", SPINNER, mode], start_new_session=True
+        )
+        for _ in range(2)
+    ]
+    try:
+        time.sleep(0.5)
+        return timed(loop, repeat)
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("folders", nargs="*", type=Path, default=DEFAULT_FOLDERS)
@@ -149,6 +187,8 @@ def main() -> None:
         True: [],
         False: [],
     }
+    autogroup = Path("/proc/self/autogroup").exists()
+    spinner_rows: dict[str, list[float]] = {"nice only": [], "autogroup": []}
     with tempfile.TemporaryDirectory() as folder:
         with contextlib.redirect_stdout(io.StringIO()):  # beets' migrations
             config, _ = build_library(files, args.items, Path(folder) / "base")
@@ -164,6 +204,11 @@ def main() -> None:
                     copy, nice, args.loop, args.repeat, args.same_session
                 )
                 rows[nice].append((baseline, seconds, cores, niceness))
+            if autogroup:
+                for mode in ("nice only", "autogroup"):
+                    baseline = timed(args.loop, args.repeat)
+                    seconds = during_spinners(mode, args.loop, args.repeat)
+                    spinner_rows[mode].append(seconds / baseline)
 
     print()
     print(f"{'scan':<11}{'round':>6}{'baseline s':>11}{'during s':>10}"
@@ -184,6 +229,17 @@ def main() -> None:
             f"{label}: median slowdown {slowdown:.2f}x, "
             f"scan used {cores:.2f} cores meanwhile"
         )
+    for mode, ratios in spinner_rows.items():
+        if ratios:
+            label = {
+                "nice only": "niceness 19 only",
+                "autogroup": "niceness 19 and its autogroup at 19",
+            }[mode]
+            print(
+                f"2 CPU-bound processes in their own session, {label}: slowdown "
+                f"{statistics.median(ratios):.2f}x "
+                f"({', '.join(f'{r:.2f}' for r in ratios)})"
+            )
     print(f"load average after: {os.getloadavg()}")
 
 

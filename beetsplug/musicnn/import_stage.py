@@ -84,6 +84,8 @@ class ImportAnalyser:
         with saver:
             for outcome in outcomes:
                 saver.add(outcome)
+                for note in outcome.notes:
+                    log.debug("musicnn: {}: {}", outcome.job.path, note)
         self.analysed.update(o.job.item_id for o in outcomes if o.analysis)
 
     def files_settled(self, items: list[Item]) -> None:
