@@ -8,6 +8,7 @@ processes and real ``beet`` subprocesses; nothing is mocked.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -210,6 +211,46 @@ def test_workers_run_at_low_cpu_and_io_priority(excerpts):
                 autogroup = Path(f"/proc/{pid}/autogroup").read_text()
                 assert autogroup.strip().endswith("nice 19"), autogroup
         assert pool.priority_notes == set()
+
+
+NICE_RUN = """
+import json, sys
+from beetsplug.musicnn.jobs import AnalysisSettings, Job
+from beetsplug.musicnn.pool import AnalysisPool
+
+if __name__ == "__main__":
+    with AnalysisPool(AnalysisSettings(), 1, nice=True) as pool:
+        outcomes = pool.imap_unordered([Job(1, sys.argv[1]), Job(2, sys.argv[2])])
+        next(outcomes)  # the worker is now busy with the long file
+        print(json.dumps(pool.worker_pids), flush=True)
+        next(outcomes)
+"""
+
+
+@pytest.mark.skipif(
+    not Path(priority.AUTOGROUP_SWITCH).is_file()
+    or Path(priority.AUTOGROUP_SWITCH).read_text().strip() != "1",
+    reason="workers keep beets' session without autogroup scheduling",
+)
+def test_a_worker_in_its_own_session_dies_with_beets(tmp_path, excerpts):
+    """Out of beets' process group, a worker must still not outlive beets,
+    even busy with a long file: the kernel kills it (PR_SET_PDEATHSIG)."""
+    (long,) = long_files(tmp_path, excerpts[0], 1, 600)
+    script = tmp_path / "run.py"
+    script.write_text(NICE_RUN)
+    with subprocess.Popen(
+        [sys.executable, str(script), str(excerpts[0]), str(long)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(test_plugin.REPO_ROOT)},
+    ) as run:
+        try:
+            (worker,) = json.loads(run.stdout.readline())
+            assert os.getsid(worker) == worker  # a session of its own
+        finally:
+            run.kill()  # no chance to clean up
+    _, alive = psutil.wait_procs([psutil.Process(worker)], timeout=5)
+    assert not alive
 
 
 def test_nice_off_gives_normal_priority(excerpts):

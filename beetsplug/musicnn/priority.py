@@ -13,9 +13,10 @@ leaves a desktop in use or a server streaming music responsive.
   so a nice worker in the user's terminal session would still take its
   session's full share from a browser or a media server in another one.
   The worker therefore starts a session of its own (``setsid``: it already
-  ignores the terminal's Ctrl-C, and notices within a second when its
-  parent is gone) and gives that session's group the same niceness
-  (``/proc/self/autogroup``); measured in ``bench/bench_priority.py``;
+  ignores the terminal's Ctrl-C, and asks the kernel to kill it when beets
+  exits, ``PR_SET_PDEATHSIG``) and gives that session's group the same
+  niceness (``/proc/self/autogroup``); measured in
+  ``bench/bench_priority.py``;
 - macOS and other Unix systems: niceness only (they have no I/O priority
   classes psutil can set);
 - elsewhere (Windows): nothing.
@@ -26,6 +27,7 @@ It never fails: what could not be done is returned as notes for ``beet -v``.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 #: The lowest CPU priority: a nice-19 worker gets about 1.5 % of a core that
@@ -98,8 +100,33 @@ def _own_autogroup() -> list[str]:
         return []  # no autogroup in this kernel: niceness alone works
     try:
         os.setsid()
+    except OSError as error:
+        return [f"cannot start a session for the worker: {error}"]
+    notes = _die_with_parent()
+    try:
         with open("/proc/self/autogroup", "w") as group:
             group.write(str(NICENESS))
     except OSError as error:
-        return [f"cannot lower the priority of the worker's session: {error}"]
+        notes.append(f"cannot lower the priority of the worker's session: {error}")
+    return notes
+
+
+#: prctl(2) option: the signal this process gets when its parent exits.
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> list[str]:
+    """Have the kernel kill this process when its parent (beets) exits.
+
+    Out of beets' process group, a worker no longer gets what is sent to the
+    whole group (``kill -- -PGID``, the hangup of a closed terminal); left
+    alone it would notice only after its current file, and never if that
+    file's decoder hangs.
+    """
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        error = os.strerror(ctypes.get_errno())
+        return [f"cannot tie the worker's life to beets' ({error})"]
     return []
