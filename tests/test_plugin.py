@@ -342,9 +342,11 @@ class TestInterrupt(MusicnnHelper):
 
     def start_beet(self, *args: str) -> subprocess.Popen:
         """``beet ARGS`` in its own process group, on this test's library."""
+        # Workers at normal priority: on a busy test machine nice ones crawl
+        # (priority itself is tested in test_long_runs).
         (self.temp_path / "config.yaml").write_text(
             f"directory: {self.lib_path}\nlibrary: {os.fsdecode(self.lib.path)}\n"
-            "plugins: musicnn\n"
+            "plugins: musicnn\nmusicnn:\n  nice: no\n"
         )
         return subprocess.Popen(
             [sys.executable, "-c", "import beets.ui; beets.ui.main()", *args],
