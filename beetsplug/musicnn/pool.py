@@ -78,6 +78,16 @@ MAX_DEATHS_IN_A_ROW = 10
 #: without a limit it would stall a run of half a million files for good.
 JOB_TIMEOUT = 1800.0
 
+
+
+def timed_out_error(seconds: float) -> str:
+    """The error of a file stopped at the job timeout, on either executor."""
+    return (
+        f"no result after {seconds:g} s, so the analysis was stopped "
+        "(does reading this file hang?)"
+    )
+
+
 #: Seconds a stopping worker gets to exit on its own before SIGTERM/SIGKILL.
 STOP_TIMEOUT = 2.0
 
@@ -572,10 +582,7 @@ class AnalysisPool:
                 self._deaths_in_a_row, MAX_DEATHS_IN_A_ROW, "keep dying", cause
             )
             if worker.timed_out:
-                error = (
-                    f"no result after {self.job_timeout:g} s, so the analysis was "
-                    f"stopped (does reading this file hang?)"
-                )
+                error = timed_out_error(self.job_timeout)
             else:
                 error = f"analysis worker died ({cause}) while reading this file"
             outcomes.append(Outcome(dead, None, error))
