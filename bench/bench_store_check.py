@@ -105,7 +105,8 @@ def main(argv: list[str] | None = None) -> None:
             ResultStore(path).close()
 
         baseline = median_seconds(open_close, args.repeat)
-        print(f"{'open (baseline, with its checks)':34} {baseline * 1000:9.1f} ms  1.0x")
+        label = "open (baseline, with its checks)"
+        print(f"{label:34} {baseline * 1000:9.1f} ms  1.0x")
         for name in ("quick_check", "integrity_check"):
             seconds = median_seconds(pragma(path, name), args.repeat)
             print(f"{'open + PRAGMA ' + name:34} {seconds * 1000:9.1f} ms  "

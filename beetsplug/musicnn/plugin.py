@@ -96,7 +96,9 @@ class MusicnnPlugin(BeetsPlugin):
 
             try:
                 store = ResultStore.for_library(lib.path, recover=True)
-            except (OSError, RuntimeError, StoreError) as exc:
+            except StoreError as exc:
+                raise ui.UserError(recovery.cannot_open(exc)) from None
+            except (OSError, RuntimeError) as exc:
                 raise ui.UserError(
                     f"musicnn: cannot open the result store next to "
                     f"{os.fsdecode(lib.path)}: {exc}"
@@ -112,9 +114,7 @@ class MusicnnPlugin(BeetsPlugin):
         starts a new store, and say so."""
         from .store import set_aside
 
-        for key in [key for key in self._stores if key[0] == lib.path]:
-            with contextlib.suppress(sqlite3.Error):
-                self._stores.pop(key).close()
+        self._close_stores(lib)
         try:
             aside = set_aside(damage.path, damage.reason)
         except OSError as problem:
@@ -147,11 +147,15 @@ class MusicnnPlugin(BeetsPlugin):
             log.error("musicnn: could not {}: {}", doing, error)
 
     def _reporting_store_errors(self, func: Callable) -> Callable:
-        """``func``, a command's function, with store errors reported."""
+        """``func``, a command's function, with store errors reported and
+        the store closed at the end, whatever happened."""
 
         def run(lib: Library, opts: Any, args: list[str]) -> Any:
-            with self._store_errors_reported(lib):
-                return func(lib, opts, args)
+            try:
+                with self._store_errors_reported(lib):
+                    return func(lib, opts, args)
+            finally:
+                self._close_stores(lib)
 
         return run
 
@@ -348,6 +352,14 @@ class MusicnnPlugin(BeetsPlugin):
             with self._store_errors_logged(lib, "drop the removed items' results"):
                 self.store(lib).delete(self._removed_ids)
             self._removed_ids.clear()
+        self._close_stores(lib)
+
+    def _close_stores(self, lib: Library) -> None:
+        """Close every connection to ``lib``'s store (a threaded import has
+        one per thread): the last one to close folds the WAL into the file."""
+        for key in [key for key in self._stores if key[0] == lib.path]:
+            with contextlib.suppress(sqlite3.Error):
+                self._stores.pop(key).close()
 
     def _add_mood_media_field(self) -> None:
         """Make musicnn_mood a file tag (MOOD), so beets writes it."""

@@ -94,10 +94,22 @@ def stopped_by_store(error: StoreError) -> str:
     )
 
 
+def cannot_open(error: StoreError) -> str:
+    """The store could not even be opened: nothing was done."""
+    return (
+        f"musicnn: cannot open the result store {error.path}: {error.reason}. "
+        "Nothing was changed. Fix the cause (for a full disk: free some space) "
+        "and run the command again."
+    )
+
+
 def stopped_by_library(lib: Library, error: sqlite3.Error) -> str:
     """The beets library database could not be written or read."""
+    from .store import disk_space_note
+
+    path = os.fsdecode(lib.path)
     reason = " ".join(str(error).split()) or type(error).__name__
     return (
-        f"musicnn: cannot use the beets library {os.fsdecode(lib.path)}: "
-        f"{reason}. {_GO_ON}"
+        f"musicnn: cannot use the beets library {path}: {reason}"
+        f"{disk_space_note(path)}. {_GO_ON}"
     )

@@ -49,6 +49,7 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+import shutil
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -113,6 +114,8 @@ _DAMAGE_CODES = {11: "SQLITE_CORRUPT", 26: "SQLITE_NOTADB"}
 _DAMAGE_MESSAGES = ("file is not a database", "database disk image is malformed")
 #: Files SQLite keeps beside the store in WAL mode; set aside with it.
 _SIDE_FILES = ("-wal", "-shm")
+#: Free bytes below which an error of the store mentions the free space.
+_LOW_DISK_SPACE = 16 * 1024**2
 #: Time stamp in the name of a store set aside (UTC).
 _STAMP = "%Y%m%d-%H%M%S"
 
@@ -149,7 +152,22 @@ def is_damage(error: sqlite3.Error) -> bool:
 def store_error(path: str, error: sqlite3.Error) -> StoreError:
     """``error`` as a :class:`StoreError` (or :class:`StoreDamagedError`)."""
     kind = StoreDamagedError if is_damage(error) else StoreError
-    return kind(path, " ".join(str(error).split()) or type(error).__name__)
+    reason = " ".join(str(error).split()) or type(error).__name__
+    return kind(path, reason + disk_space_note(path))
+
+
+def disk_space_note(path: str | PathLike[str]) -> str:
+    """``" (its disk has 12 kB free)"`` when the filesystem holding ``path``
+    is nearly full, else ``""``. SQLite says "disk I/O error", not "full",
+    when it cannot grow its shared-memory file; this says why."""
+    folder = os.path.dirname(os.path.abspath(fsdecode(path)))
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return ""
+    if free >= _LOW_DISK_SPACE:
+        return ""
+    return f" (its disk has {free / 1000:,.0f} kB free)"
 
 
 _Method = TypeVar("_Method", bound=Callable)
@@ -358,7 +376,8 @@ class ResultStore:
             )
         self._db.execute(_SCHEMA)  # reads the schema
         self._db.executescript(_GENERATION_SCHEMA)
-        self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        if version != SCHEMA_VERSION:  # no write (nor disk space) when it is
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         # The right edge of the table and of its primary-key index: a few
         # pages, the last ones written, so the ones a truncated file lacks.
         self._db.execute("SELECT MAX(rowid) FROM results").fetchone()
