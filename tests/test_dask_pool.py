@@ -32,7 +32,7 @@ from test_pool import write_clip
 from beetsplug.musicnn import dask_pool, fields
 from beetsplug.musicnn.analysis import analyze
 from beetsplug.musicnn.dask_pool import ClusterError, DaskPool, PathMap
-from beetsplug.musicnn.pool import AnalysisSettings, Job, timed_out_error
+from beetsplug.musicnn.jobs import AnalysisSettings, Job, timed_out_error
 
 distributed = pytest.importorskip("distributed")
 

@@ -23,7 +23,7 @@ be reached, has no workers, or is lost is a :class:`ClusterError` with the
 address and the reason; Ctrl-C or leaving the iteration cancels every task
 still outstanding.
 
-The job timeout is the local pool's (:data:`pool.JOB_TIMEOUT`, with the same
+The job timeout is the local pool's (:data:`jobs.JOB_TIMEOUT`, with the same
 message): each task logs an event when it starts on its file
 (``dask_worker.STARTED_TOPIC``), and a task that has run longer than the
 timeout is cancelled, reported failed, and its worker restarted through its
@@ -48,7 +48,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from .pool import (
+from .jobs import (
     JOB_TIMEOUT,
     AnalysisSettings,
     Job,

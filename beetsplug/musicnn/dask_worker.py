@@ -21,14 +21,8 @@ import threading
 from distributed import WorkerPlugin, get_worker
 
 from .fields import PIPELINE_VERSION
-from .pool import (
-    SINGLE_THREAD_ENV,
-    AnalysisSettings,
-    Job,
-    Outcome,
-    analyse_job,
-    warm_up,
-)
+from .jobs import AnalysisSettings, Job, Outcome
+from .worker import SINGLE_THREAD_ENV, analyse_job, warm_up
 
 #: Topic of the event a task logs as it starts on its file (after the warm-up):
 #: the beets process counts the job timeout from it, as the local pool counts
