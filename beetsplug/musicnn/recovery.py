@@ -4,7 +4,7 @@ be used: a store set aside as damaged, a full disk, an I/O error.
 Each message says what happened, what was kept and what the next run does,
 in one paragraph and without a traceback. The rule behind "what the next run
 does": an item counts as up to date only when the store holds a result with
-the file's modification time (``runner.is_current``), so an item whose
+the file's modification time (``selection.is_current``), so an item whose
 fields say it is analysed but whose results are gone (a new store) is
 analysed again by the next ``beet musicnn``, and nothing else is needed.
 """
