@@ -113,16 +113,16 @@ class MusicnnPlugin(BeetsPlugin):
         return self._stores[key]
 
     def _set_aside_damaged(self, lib: Library, damage: StoreDamagedError) -> str:
-        """Close every connection to the damaged store of ``lib`` (a threaded
-        import has one per thread), set the file aside so that the next use
-        starts a new store, and say so."""
-        from .store import set_aside
-
-        self._close_stores(lib)
+        """Set the damaged store of ``lib`` aside, so that the next use starts
+        a new store, then close every connection to it (a threaded import has
+        one per thread), and say so. Renamed first: SQLite deletes the -wal
+        and -shm files of a file it cannot read when a connection closes."""
         try:
-            aside = set_aside(damage.path, damage.reason)
+            aside = damage.set_aside()
         except OSError as problem:
             return recovery.not_set_aside(damage, problem)
+        finally:
+            self._close_stores(lib)
         return recovery.stopped_by_damage(lib, aside)
 
     @contextmanager

@@ -140,7 +140,30 @@ class StoreError(Exception):
 
 
 class StoreDamagedError(StoreError):
-    """The store's file is damaged (not SQLite, truncated, a bad page)."""
+    """The store's file is damaged (not SQLite, truncated, a bad page).
+
+    Raised at open, it holds the connection that found the damage, still
+    open: :meth:`set_aside` renames the files first, then closes it, and so
+    does the garbage collector if nobody does.
+    """
+
+    #: The connection that found the damage at open, if any.
+    connection: sqlite3.Connection | None = None
+
+    def set_aside(self) -> SetAside:
+        """:func:`set_aside` the store, then close :attr:`connection`.
+
+        Raises
+        ------
+        OSError
+            If a file cannot be renamed.
+        """
+        try:
+            return set_aside(self.path, self.reason)
+        finally:
+            if self.connection is not None:
+                self.connection.close()
+                self.connection = None
 
 
 def is_damage(error: sqlite3.Error) -> bool:
@@ -197,6 +220,14 @@ def _reported(method: _Method) -> _Method:
             raise store_error(self.path, error) from error
 
     return wrapper  # type: ignore[return-value]
+
+
+def _empty_with_log(path: str) -> bool:
+    """Is the file empty (truncated) while its ``-wal`` file is not?"""
+    try:
+        return os.path.getsize(path) == 0 and os.path.getsize(f"{path}-wal") > 0
+    except OSError:  # either is missing: nothing to lose
+        return False
 
 
 @dataclass(frozen=True)
@@ -326,11 +357,15 @@ class ResultStore:
     path : str or path-like
         The store's file (created with its folder if missing), or
         ``":memory:"`` for a store that lives as long as the object.
+    recover : bool
+        Set a damaged file aside (:meth:`StoreDamagedError.set_aside`) and
+        start a new store in its place; :attr:`recovery` says what was moved.
 
     Raises
     ------
     StoreDamagedError
-        If the file is damaged (checked at open: see the module's notes).
+        If the file is damaged (checked at open: see the module's notes),
+        without ``recover``.
     StoreError
         If SQLite cannot open or write it (permissions, a full disk).
     RuntimeError
@@ -340,50 +375,72 @@ class ResultStore:
     """
 
     #: What was set aside when this store was opened, if anything
-    #: (:meth:`for_library` with ``recover=True``).
+    #: (``recover=True``).
     recovery: SetAside | None = None
 
-    def __init__(self, path: str | PathLike[str]) -> None:
+    def __init__(self, path: str | PathLike[str], *, recover: bool = False) -> None:
         self.path = fsdecode(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
+            self._db = self._connect()
+        except StoreDamagedError as damage:
+            if not recover:
+                raise
+            self.recovery = damage.set_aside()
+            self._db = self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        if self.path != ":memory:" and _empty_with_log(self.path):
+            # SQLite would take it for a new database and delete the log.
+            raise StoreDamagedError(
+                self.path, "the file is empty but its write-ahead log is not"
+            )
+        try:
             # Not bound to one thread: the plugin opens one store per thread,
-            # but must close them all, from one, before it sets a damaged
+            # but must close them all, from one, once it has set a damaged
             # file aside (a connection closed later would delete the WAL of
             # the new store at the same path).
-            self._db = sqlite3.connect(
+            db = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False
             )
         except sqlite3.Error as error:
             raise store_error(self.path, error) from error
         try:
-            self._open()
+            self._open(db)
         except sqlite3.Error as error:
-            self._db.close()
-            raise store_error(self.path, error) from error
+            problem = store_error(self.path, error)
+            if isinstance(problem, StoreDamagedError):
+                # Closed only once the files are renamed (or kept): closing a
+                # connection to a file SQLite cannot read deletes its -wal and
+                # -shm files, which may hold the latest results.
+                problem.connection = db
+            else:
+                db.close()
+            raise problem from error
         except BaseException:
-            self._db.close()
+            db.close()
             raise
+        return db
 
-    def _open(self) -> None:
+    def _open(self, db: sqlite3.Connection) -> None:
         if self.path != ":memory:":
-            self._db.execute("PRAGMA journal_mode=WAL")  # reads the header
-            self._db.execute("PRAGMA synchronous=NORMAL")
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            db.execute("PRAGMA journal_mode=WAL")  # reads the header
+            db.execute("PRAGMA synchronous=NORMAL")
+        version = db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise RuntimeError(
                 f"{self.path} was written by a newer beets-musicnn "
                 f"(schema {version} > {SCHEMA_VERSION})"
             )
-        self._db.execute(_SCHEMA)  # reads the schema
-        self._db.executescript(_GENERATION_SCHEMA)
+        db.execute(_SCHEMA)  # reads the schema
+        db.executescript(_GENERATION_SCHEMA)
         if version != SCHEMA_VERSION:  # no write (nor disk space) when it is
-            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         # The right edge of the table and of its primary-key index: a few
         # pages, the last ones written, so the ones a truncated file lacks.
-        self._db.execute("SELECT MAX(rowid) FROM results").fetchone()
-        self._db.execute("SELECT MAX(item_id) FROM results").fetchone()
+        db.execute("SELECT MAX(rowid) FROM results").fetchone()
+        db.execute("SELECT MAX(item_id) FROM results").fetchone()
 
     @classmethod
     def for_library(
@@ -394,19 +451,9 @@ class ResultStore:
         ``~/.config/beets/library.db`` -> ``~/.config/beets/library.musicnn.sqlite``;
         an in-memory library (``":memory:"``) gets an in-memory store.
 
-        With ``recover``, a damaged store is set aside (:func:`set_aside`)
-        and a new one started; :attr:`recovery` then says what was moved.
+        ``recover`` is the constructor's.
         """
-        path = cls.path_for_library(library_path)
-        if not recover or path == ":memory:":
-            return cls(path)
-        try:
-            return cls(path)
-        except StoreDamagedError as damage:
-            aside = set_aside(path, damage.reason)
-        store = cls(path)
-        store.recovery = aside
-        return store
+        return cls(cls.path_for_library(library_path), recover=recover)
 
     @staticmethod
     def path_for_library(library_path: str | PathLike[str]) -> str:
