@@ -143,8 +143,9 @@ class StoreDamagedError(StoreError):
     """The store's file is damaged (not SQLite, truncated, a bad page).
 
     Raised at open, it holds the connection that found the damage, still
-    open: :meth:`set_aside` renames the files first, then closes it, and so
-    does the garbage collector if nobody does.
+    open: :meth:`set_aside` renames the files, then closes it (if nobody
+    does, the garbage collector closes it, and SQLite may then delete the
+    ``-wal`` file).
     """
 
     #: The connection that found the damage at open, if any.
@@ -176,15 +177,18 @@ def is_damage(error: sqlite3.Error) -> bool:
 
 def store_error(path: str, error: sqlite3.Error) -> StoreError:
     """``error`` as a :class:`StoreError` (or :class:`StoreDamagedError`)."""
-    kind = StoreDamagedError if is_damage(error) else StoreError
     reason = " ".join(str(error).split()) or type(error).__name__
-    return kind(path, reason + disk_space_note(path))
+    if is_damage(error):
+        return StoreDamagedError(path, reason)
+    return StoreError(path, reason + disk_space_note(path))
 
 
 def disk_space_note(path: str | PathLike[str]) -> str:
     """``" (its disk has 12 kB free)"`` when the filesystem holding ``path``
     is nearly full, else ``""``. SQLite says "disk I/O error", not "full",
     when it cannot grow its shared-memory file; this says why."""
+    if fsdecode(path) == ":memory:":
+        return ""
     folder = os.path.dirname(os.path.abspath(fsdecode(path)))
     try:
         free = shutil.disk_usage(folder).free
