@@ -10,6 +10,7 @@ helper), real audio and real models; nothing is mocked.
 from __future__ import annotations
 
 import collections
+import logging
 import os
 import shutil
 import signal
@@ -398,7 +399,7 @@ class TestDaskPool:
             wait_for(lambda: not cluster.our_tasks(), timeout=10)
 
     def test_a_file_over_the_job_timeout_fails_and_its_worker_is_restarted(
-        self, cluster, excerpts, tmp_path
+        self, cluster, excerpts, tmp_path, caplog
     ):
         # Ten minutes of audio take a worker several seconds, the excerpts a
         # fraction of the 2 s limit. The limit exists for reads that hang,
@@ -409,7 +410,10 @@ class TestDaskPool:
         workers_before = cluster.worker_pids()
         before = len(cluster.transitions())
 
-        with DaskPool(AnalysisSettings(), cluster.address, job_timeout=2.0) as pool:
+        with (
+            caplog.at_level(logging.WARNING, logger="beets"),
+            DaskPool(AnalysisSettings(), cluster.address, job_timeout=2.0) as pool,
+        ):
             outcomes = {o.job.item_id: o for o in pool.imap_unordered(jobs)}
 
         assert outcomes.keys() == {job.item_id for job in jobs}
@@ -426,6 +430,11 @@ class TestDaskPool:
         cluster.admin.wait_for_workers(2, timeout=60)
         workers_after = cluster.worker_pids()
         assert len(set(workers_before.values()) - set(workers_after.values())) == 1
+        (restarted,) = set(workers_before) - set(workers_after)
+        assert (
+            f"no result after 2 s for {slow}: restarted the Dask worker(s) running "
+            f"it: {restarted}: OK" in caplog.text
+        )
         # The slow task never finished; every other task finished once.
         transitions = new_transitions(cluster, before)
         finished = {k for k, state in transitions if state == "memory"}

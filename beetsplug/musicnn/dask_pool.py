@@ -48,6 +48,8 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from beets import logging
+
 from .jobs import (
     JOB_TIMEOUT,
     AnalysisSettings,
@@ -60,6 +62,8 @@ from .jobs import (
 
 if TYPE_CHECKING:
     from distributed import Client, Future
+
+log = logging.getLogger("beets.musicnn")
 
 #: Seconds to reach the scheduler before giving up with a ClusterError.
 CONNECT_TIMEOUT = 10.0
@@ -344,19 +348,28 @@ class DaskPool:
             outcomes.append(Outcome(job, None, timed_out_error(self.job_timeout)))
             stuck.add(worker)
         if stuck:
-            self._restart(client, sorted(stuck))
+            self._restart(client, sorted(stuck), [o.job.path for o in outcomes])
         return outcomes
 
-    def _restart(self, client: Client, workers: list[str]) -> None:
-        """Restart ``workers`` (their nannies start fresh processes, which
-        the worker plugin warms up); Dask reschedules the tasks they held,
-        and those report their start again."""
+    def _restart(self, client: Client, workers: list[str], paths: list[str]) -> None:
+        """Restart ``workers``, stuck on ``paths`` (their nannies start fresh
+        processes, which the worker plugin warms up); Dask reschedules the
+        tasks they held, and those report their start again."""
         for key, (_, worker) in list(self._started.items()):
             if worker in workers:
                 del self._started[key]
         # A worker that cannot be restarted in time is the cluster's problem,
         # not this run's: the run goes on with the others.
-        client.restart_workers(workers, timeout=RESTART_TIMEOUT, raise_for_error=False)
+        statuses = client.restart_workers(
+            workers, timeout=RESTART_TIMEOUT, raise_for_error=False
+        )
+        log.warning(
+            "musicnn: no result after {:g} s for {}: restarted the Dask worker(s) "
+            "running it: {}",
+            self.job_timeout,
+            ", ".join(paths),
+            ", ".join(f"{w}: {status}" for w, status in statuses.items()),
+        )
 
     def _outcome(self, future: Future, job: Job) -> Outcome:
         """The task's Outcome, with the caller's job (and path) back in it."""
