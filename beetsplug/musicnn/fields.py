@@ -15,24 +15,24 @@ declaring one field crash beets, so the prefix is the namespace):
 ``musicnn_genre`` (string)
     Of the *plausible* genres — the tags of :data:`GENRE_TAGS` (of the enabled
     models) whose raw score is at least :data:`GENRE_PLAUSIBLE` (half) of the
-    best raw genre score — the one with the highest calibrated strength, as a
-    lowercase label (``rock``, ``hip-hop``, ``classical``...). A genre is a
-    category the track belongs to, so the model must believe it (raw score);
-    among its leading candidates the most distinctive one wins, which is how
-    ``classical`` beats ``easy listening`` (what last.fm listeners call light
-    classical, and rare in the reference) for a string orchestra. On 51
-    labelled tracks of the reference corpus this rule finds the expected
-    genre family for 45, with 21 distinct genres over all 205 tracks; the pure
-    calibrated argmax 36 (it prefers rare tags: ``opera`` for orchestral game
-    music), the raw argmax 48 but only 14 genres, mostly electronic/ambient/
+    best raw genre score — the one with the highest calibrated strength, in
+    beets' genre vocabulary (:mod:`.genres`: ``Rock``, ``Heavy Metal``,
+    ``Hip Hop``, ``Classical``...). A genre is a category the track belongs
+    to, so the model must believe it (raw score); among its leading
+    candidates the most distinctive one wins, which is how ``classical``
+    beats ``easy listening`` (what last.fm listeners call light classical,
+    and rare in the reference) for a string orchestra. On 51 labelled tracks
+    of the reference corpus this rule finds the expected genre family for
+    45, with 21 distinct genres over all 205 tracks; the pure calibrated
+    argmax 36 (it prefers rare tags: ``opera`` for orchestral game music),
+    the raw argmax 48 but only 14 genres, mostly electronic/ambient/
     classical.
 ``musicnn_mood`` (string)
-    The tag of :data:`MOOD_TAGS` (of the enabled models) with the highest
-    calibrated strength. Mood tags were rare in the training annotations, so
-    their raw scores are tiny (MSD ``happy`` stays below 0.007 on all 205
-    reference tracks) and a raw argmax says ``slow`` or ``fast`` of 95 % of
-    tracks; calibrated, the 205 reference tracks spread over all 13 moods,
-    none above 15 %.
+    A valence-like mood (``happy``, ``sad``, ``mellow``...) when the evidence
+    is strong, else empty (:func:`.moods.valence_mood`).
+``musicnn_energy`` (string)
+    Loudness and tempo poles with clear evidence (``loud``, ``quiet slow``...;
+    needs the ``mtt`` model), else empty (:func:`.moods.energy`).
 ``musicnn_tags`` (string)
     Every tag (of all enabled models) whose strength reaches ``threshold``,
     best first, as ``"; "``-separated lowercase labels; at most ``max_tags``.
@@ -42,6 +42,10 @@ declaring one field crash beets, so the prefix is the namespace):
 ``musicnn_version`` (string)
     :func:`analysis_version` of the analysis: items with another version are
     re-analysed.
+``musicnn_labels`` (string)
+    :func:`labels_revision` of the fields: items whose analysis is current but
+    whose labels revision is not are re-derived from the store, no audio
+    decoded.
 ``musicnn_analyzed`` (date)
     When the item was analysed (a Unix time, beets ``DateType``: ``beet ls
     musicnn_analyzed:2026-11..`` works).
@@ -54,27 +58,36 @@ Everything here is pure: no I/O, no beets library, only ``beets.dbcore.types``.
 from __future__ import annotations
 
 import difflib
+import hashlib
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from beets.dbcore import types
 
+from . import genres, moods
 from .calibration import Calibration, default_calibration, normal_cdf
 from .models import MODELS, get_model
 
 PREFIX = "musicnn_"
 GENRE_FIELD = "musicnn_genre"
 MOOD_FIELD = "musicnn_mood"
+ENERGY_FIELD = "musicnn_energy"
 TAGS_FIELD = "musicnn_tags"
 VERSION_FIELD = "musicnn_version"
+LABELS_FIELD = "musicnn_labels"
 ANALYZED_FIELD = "musicnn_analyzed"
 ERROR_FIELD = "musicnn_error"
 
 #: Bump when anything that changes the numbers changes: weights, decoding,
 #: mel features, patching, pooling. Part of :func:`analysis_version`.
 PIPELINE_VERSION = 1
+#: Bump when the *code* that turns scores into fields changes what it writes.
+#: Changes of the rule constants, tables, settings and calibration are seen
+#: by :func:`labels_revision` without a bump.
+LABELS_VERSION = 2
 #: A genre is a candidate for ``musicnn_genre`` if its raw score is at least this
 #: share of the best raw score among the genres.
 GENRE_PLAUSIBLE = 0.5
@@ -88,18 +101,25 @@ DEFAULT_MAX_TAGS = 10
 
 
 def analysis_version(
-    models: Iterable[str], overlap: float = 0.0, patch_budget: int | None = None
+    models: Iterable[str],
+    overlap: float = 0.0,
+    patch_budget: int | None = None,
+    patch_shares: Mapping[str, float] | None = None,
 ) -> str:
     """The ``musicnn_version`` of an analysis, e.g. ``"1:msd+mtt:overlap=0"``.
 
     It names what determines the numbers: the pipeline revision, the models
-    (in canonical order, so ``[mtt, msd]`` equals ``[msd, mtt]``), the patch
-    overlap (overlapping patches change the song-level means) and, in fast
-    mode only, the patch budget (``"1:msd:overlap=0:patches=16"``: a sampled
-    analysis is an estimate, so a later full analysis must replace it). The
-    backend is left out: ONNX Runtime and Essentia agree to about 2e-6, far
-    below the 4 decimals stored, so switching backends must not re-analyse a
-    library.
+    (in canonical order, so ``[mtt, msd]`` equals ``[msd, mtt]``), each with
+    the share of the patches it listens to when that is below 1
+    (``"1:msd+mtt/0.34:overlap=0"``, see ``sampling.share_patches``), the
+    patch overlap (overlapping patches change the song-level means) and, in
+    fast mode only, the patch budget (``"1:msd:overlap=0:patches=16"``: a
+    sampled analysis is an estimate, so a later full analysis must replace
+    it). A share of 1 is left out, so the versions of configurations without
+    shares are those of earlier releases, and their libraries are not
+    analysed again. The backend is left out: ONNX Runtime and Essentia agree
+    to about 2e-6, far below the 4 decimals stored, so switching backends
+    must not re-analyse a library.
     """
     keys = {get_model(m).key for m in models}
     ordered = [key for key in MODELS if key in keys]
@@ -107,7 +127,14 @@ def analysis_version(
         raise ValueError("an analysis needs at least one model")
     if not 0.0 <= overlap < 1.0:
         raise ValueError(f"overlap must be in [0, 1), not {overlap}")
-    version = f"{PIPELINE_VERSION}:{'+'.join(ordered)}:overlap={overlap:g}"
+    shares = {get_model(m).key: float(v) for m, v in (patch_shares or {}).items()}
+    named = []
+    for key in ordered:
+        share = shares.get(key, 1.0)
+        if not 0.0 < share <= 1.0:
+            raise ValueError(f"the patch share of {key} must be in (0, 1], not {share}")
+        named.append(key if share == 1.0 else f"{key}/{share:g}")
+    version = f"{PIPELINE_VERSION}:{'+'.join(named)}:overlap={overlap:g}"
     if patch_budget is not None:
         if patch_budget < 1:
             raise ValueError(f"patch_budget must be >= 1, not {patch_budget}")
@@ -177,13 +204,13 @@ GENRE_TAGS: dict[str, tuple[str, ...]] = {
     ),
 }
 
-#: Tags that name a mood or an energy level, by model. MSD: the last.fm mood
-#: tags. MTT has no emotion tags; its tempo and loudness tags (``slow``,
-#: ``fast``, ``loud``, ``quiet``, ``soft``) describe energy, which is what
-#: people mean by calm or energetic music, so they count as moods.
+#: Tags that name a mood (valence-like, for ``musicnn_mood``) or an energy
+#: level (for ``musicnn_energy``), by model; the rules are in :mod:`.moods`.
 MOOD_TAGS: dict[str, tuple[str, ...]] = {
-    "msd": ("happy", "sad", "Mellow", "chill", "party", "sexy", "beautiful", "catchy"),
-    "mtt": ("slow", "fast", "loud", "quiet", "soft"),
+    "msd": moods.VALENCE_MOODS["msd"],
+    "mtt": tuple(
+        tag for axis in moods.ENERGY_AXES for tag in (*axis.high_tags, *axis.low_tags)
+    ),
 }
 
 #: The default ``scores`` selection: ten fields, the ones playlists are made of
@@ -231,8 +258,10 @@ def item_types() -> dict[str, types.Type]:
             declared[score_field(spec.key, tag)] = types.Float(4)
     declared[GENRE_FIELD] = types.STRING
     declared[MOOD_FIELD] = types.STRING
+    declared[ENERGY_FIELD] = types.STRING
     declared[TAGS_FIELD] = types.STRING
     declared[VERSION_FIELD] = types.STRING
+    declared[LABELS_FIELD] = types.STRING
     declared[ANALYZED_FIELD] = types.DATE
     declared[ERROR_FIELD] = types.STRING
     return declared
@@ -322,6 +351,8 @@ class FieldSettings:
         At most this many tags in ``musicnn_tags``.
     calibrated : bool
         Store calibrated strengths (default) or raw scores in the score fields.
+    mood_rules : moods.MoodRules
+        When ``musicnn_mood`` and ``musicnn_energy`` say something.
     """
 
     scores: tuple[tuple[str, str], ...] = DEFAULT_SCORES
@@ -329,6 +360,7 @@ class FieldSettings:
     models: tuple[str, ...] = ("msd", "mtt")
     max_tags: int = DEFAULT_MAX_TAGS
     calibrated: bool = True
+    mood_rules: moods.MoodRules = field(default_factory=moods.MoodRules)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.threshold <= 1.0:
@@ -357,8 +389,20 @@ class FieldSettings:
         """The fields :func:`derive_fields` fills (others are left unset)."""
         return (
             *(score_field(m, t) for m, t in self.scores),
-            GENRE_FIELD, MOOD_FIELD, TAGS_FIELD,
+            GENRE_FIELD, MOOD_FIELD, ENERGY_FIELD, TAGS_FIELD,
         )
+
+    def describe(self) -> dict:
+        """Everything in these settings that decides the fields, as JSON data
+        (for :func:`labels_revision`)."""
+        return {
+            "scores": [list(pair) for pair in self.scores],
+            "threshold": self.threshold,
+            "models": list(self.models),
+            "max_tags": self.max_tags,
+            "calibrated": self.calibrated,
+            "moods": self.mood_rules.describe(),
+        }
 
 
 def _best(
@@ -404,9 +448,10 @@ def derive_fields(
     -------
     dict
         ``{field: value}`` for the selected score fields (floats rounded to 4
-        decimals), ``musicnn_genre``, ``musicnn_mood`` and ``musicnn_tags``
-        (strings; genre/mood are ``""`` when no enabled model has such tags).
-        Version, date and error fields are the caller's.
+        decimals), ``musicnn_genre``, ``musicnn_mood``, ``musicnn_energy`` and
+        ``musicnn_tags`` (strings; ``""`` when no enabled model has such tags,
+        or the mood rules abstain). Version, labels, date and error fields are
+        the caller's.
     """
     calibration = calibration or default_calibration()
     enabled = [get_model(m).key for m in settings.models]
@@ -425,8 +470,12 @@ def derive_fields(
             index = get_model(key).tags.index(tag)
             fields[score_field(key, tag)] = round(float(values[key][index]), 4)
 
-    fields[GENRE_FIELD] = _best(GENRE_TAGS, z_scores, raw, GENRE_PLAUSIBLE) or ""
-    fields[MOOD_FIELD] = _best(MOOD_TAGS, z_scores, raw) or ""
+    genre_tag = _best(GENRE_TAGS, z_scores, raw, GENRE_PLAUSIBLE)
+    genre = genres.canonical_genre(genre_tag) if genre_tag else ""
+    fields[GENRE_FIELD] = genre
+    lineage = genres.lineage(genre) if genre else []
+    fields[MOOD_FIELD] = moods.valence_mood(strengths, lineage, settings.mood_rules)
+    fields[ENERGY_FIELD] = moods.energy(strengths, settings.mood_rules)
 
     by_label: dict[str, float] = {}
     for key, vector in strengths.items():
@@ -437,3 +486,42 @@ def derive_fields(
     ranked = sorted(by_label, key=lambda label: (-by_label[label], label))
     fields[TAGS_FIELD] = TAGS_SEPARATOR.join(ranked[: settings.max_tags])
     return fields
+
+
+def labels_revision(
+    settings: FieldSettings,
+    calibration: Calibration | None = None,
+    calibration_source: str = "shipped",
+    extra: Mapping[str, object] | None = None,
+) -> str:
+    """The ``musicnn_labels`` of fields derived with these settings, e.g.
+    ``"2:shipped:3f9a0c1d2e4b"``.
+
+    The numbers' revision (:func:`analysis_version`) says whether an item
+    must be analysed again; this one says whether its fields must be derived
+    again from the stored numbers, which costs no decoding. It is
+    :data:`LABELS_VERSION`, where the calibration comes from, and a digest
+    of everything else that decides the fields: the genre and mood tables
+    and rules, the aliases, the settings (``scores``, ``threshold``...), the
+    calibration's content and ``extra`` (e.g. ``write_genre``). A change of
+    any of them — an upgrade that tunes a rule, a new calibration, a new
+    ``threshold`` — makes every item's labels stale, so the next run
+    re-derives them by itself.
+    """
+    calibration = calibration or default_calibration()
+    description = {
+        "genre": {
+            "tags": GENRE_TAGS,
+            "plausible": GENRE_PLAUSIBLE,
+            "canonical": genres.CANONICAL,
+            "parents": genres.PARENTS,
+        },
+        "aliases": ALIASES,
+        "tags_separator": TAGS_SEPARATOR,
+        "settings": settings.describe(),
+        "calibration": calibration.fingerprint,
+        "extra": dict(extra or {}),
+    }
+    text = json.dumps(description, sort_keys=True, default=list)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    return f"{LABELS_VERSION}:{calibration_source}:{digest}"
