@@ -20,6 +20,13 @@ links), then, in one run and on the same files:
 - with ``--fast``, ``beet musicnn --fast`` with the most workers that fit the
   cores (fast mode only differs on tracks longer than its patch budget).
 
+With ``--shares 0.25,0.34,1`` it measures only the cost of the label
+defaults instead: ``beet musicnn -m msd`` (the old default) and ``beet
+musicnn -m msd,mtt`` with ``patch_share: {mtt: S}`` for each share ``S``, on
+fresh copies of one library, the most workers that fit the cores, and prints
+each one's wall time per audio hour against ``-m msd`` measured in the same
+run (issue 10 allows the new default at most 1.4x).
+
 The baselines loop once over the distinct files; the library repeats the same
 files, so every contender sees the same mix of tracks and rates compare as
 audio hours per wall hour. The result is ratios, not absolute times.
@@ -29,6 +36,7 @@ Usage::
     python bench/bench_library.py [FOLDER...] [--items 240] [--workers 1,2,3]
         [--models msd] [--reference-python .venv-reference/bin/python] [--fast]
         [--plot docs/throughput_vs_workers.png] [--json results.json]
+    python bench/bench_library.py [FOLDER...] --shares 0.25,0.34,0.5,1
 """
 
 from __future__ import annotations
@@ -137,16 +145,37 @@ def build_library(files: list[Path], items: int, folder: Path) -> tuple[Path, fl
     return config, audio_seconds
 
 
-def fresh_copy(config: Path, into: Path) -> Path:
-    """The library of ``config`` with nothing analysed, in ``into``."""
+def fresh_copy(config: Path, into: Path, musicnn: str = "") -> Path:
+    """The library of ``config`` with nothing analysed, in ``into``;
+    ``musicnn`` is YAML added to its ``musicnn`` section."""
     into.mkdir()
     shutil.copyfile(config.parent / "library.db", into / "library.db")
     text = config.read_text().replace(
         str(config.parent / "library.db"), str(into / "library.db")
     )
     copy = into / "config.yaml"
-    copy.write_text(text)
+    copy.write_text(text + textwrap.indent(musicnn, "  "))
     return copy
+
+
+def compare_shares(
+    config: Path, audio: float, workers: int, shares: list[float], tmp: Path
+) -> dict[str, float]:
+    """``-m msd`` against ``-m msd,mtt`` with each MTT patch share, in one run:
+    the cost of each as a multiple of ``-m msd``'s wall time."""
+    baseline = run_beet_musicnn(
+        fresh_copy(config, tmp / "msd"), audio, workers, ["msd"]
+    )
+    print(f"  -m msd: {baseline.wall:.1f} s, {baseline.rate:.0f}x real time")
+    ratios = {}
+    for share in shares:
+        library = fresh_copy(config, tmp / f"share{share:g}",
+                             f"patch_share:\n  mtt: {share:g}\n")
+        run = run_beet_musicnn(library, audio, workers, ["msd", "mtt"])
+        ratios[f"msd+mtt/{share:g}"] = ratio = baseline.rate / run.rate
+        print(f"  -m msd,mtt, patch_share mtt {share:g}: {run.wall:.1f} s, "
+              f"{ratio:.2f}x the cost of -m msd")
+    return ratios
 
 
 # --- contenders -----------------------------------------------------------------
@@ -400,6 +429,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--fast", action="store_true", help="also scan with `beet musicnn --fast`"
     )
+    parser.add_argument(
+        "--shares", help="only compare -m msd with -m msd,mtt at these MTT shares"
+    )
     parser.add_argument("--plot", type=Path)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
@@ -415,6 +447,14 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.items} items from {len(files)} files, models {models}, "
         f"workers {worker_counts}, {cores} cores, {time.strftime('%Y-%m-%d %H:%M')}"
     )
+    if args.shares:
+        shares = [float(s) for s in args.shares.split(",")]
+        with tempfile.TemporaryDirectory(prefix="bench_library_") as tmp:
+            config, audio = build_library(files, args.items, Path(tmp) / "template")
+            ratios = compare_shares(config, audio, k, shares, Path(tmp))
+        if args.json:
+            args.json.write_text(json.dumps({"ratios": ratios}, indent=2))
+        return
     baselines = measure_baselines(files, models, args.reference_python)
     runs: dict[int, Measure] = {}
     with tempfile.TemporaryDirectory(prefix="bench_library_") as tmp:

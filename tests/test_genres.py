@@ -1,4 +1,4 @@
-"""MusicNN's genres in beets' vocabulary, checked against the installed lastgenre files."""
+"""MusicNN genres in beets' vocabulary, checked against the installed lastgenre."""
 
 from __future__ import annotations
 
