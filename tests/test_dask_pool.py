@@ -31,7 +31,7 @@ from test_plugin import MusicnnHelper
 from beetsplug.musicnn import dask_pool, fields
 from beetsplug.musicnn.analysis import analyze
 from beetsplug.musicnn.dask_pool import ClusterError, DaskPool, PathMap
-from beetsplug.musicnn.pool import AnalysisSettings, Job
+from beetsplug.musicnn.jobs import AnalysisSettings, Job
 
 distributed = pytest.importorskip("distributed")
 

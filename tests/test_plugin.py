@@ -33,7 +33,7 @@ from beets.library import Item
 from beets.test.helper import ImportHelper, PluginMixin, TestHelper
 from beets.util import cached_classproperty
 
-from beetsplug.musicnn import fields, runner
+from beetsplug.musicnn import fields, selection
 from beetsplug.musicnn.store import ResultStore
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -231,7 +231,7 @@ class TestCommand(MusicnnHelper):
 
     def test_query_with_alternatives(self, excerpts, monkeypatch):
         # One item per page: every alternative must be limited to the page.
-        monkeypatch.setattr(runner, "PAGE_SIZE", 1)
+        monkeypatch.setattr(selection, "PAGE_SIZE", 1)
         first, second, third = (self.add_file(clip) for clip in excerpts[:3])
         output = self.musicnn(f"title:{first.title}", ",", f"title:{second.title}")
         assert "analysed 2 tracks" in output

@@ -38,7 +38,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from .pool import AnalysisSettings, Job, Outcome, check_settings, one_line
+from .jobs import AnalysisSettings, Job, Outcome, check_settings, one_line
 
 if TYPE_CHECKING:
     from distributed import Client, Future

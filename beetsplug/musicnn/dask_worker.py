@@ -21,14 +21,8 @@ import threading
 from distributed import WorkerPlugin
 
 from .fields import PIPELINE_VERSION
-from .pool import (
-    SINGLE_THREAD_ENV,
-    AnalysisSettings,
-    Job,
-    Outcome,
-    analyse_job,
-    warm_up,
-)
+from .jobs import AnalysisSettings, Job, Outcome
+from .worker import SINGLE_THREAD_ENV, analyse_job, warm_up
 
 #: Settings whose models this worker process has loaded and run once.
 _warmed_up: set[AnalysisSettings] = set()

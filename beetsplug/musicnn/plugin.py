@@ -2,7 +2,8 @@
 the import stage and the library events.
 
 Only glue lives here: the configuration is checked in ``settings``, a run
-over the library is ``runner``'s. This module is imported on every ``beet``
+over the library is ``runner``'s (with ``selection``, ``saving``,
+``rederive`` and ``import_stage``). This module is imported on every ``beet``
 invocation, so it and those modules import nothing heavy; the engine (ONNX
 Runtime, librosa, the worker pool, the result store) is imported inside the
 functions that run an analysis.
@@ -23,9 +24,12 @@ import confuse
 from beets import logging, ui
 from beets.plugins import BeetsPlugin
 
-from . import fields, radio, runner
+from . import fields, radio
+from .import_stage import ImportAnalyser
 from .models import MODELS
-from .runner import ImportAnalyser, analyse_selection
+from .rederive import rederive
+from .runner import analyse_selection
+from .selection import all_item_ids, file_mtime, select
 from .settings import DEFAULT_CONFIG, Settings
 
 if TYPE_CHECKING:
@@ -188,7 +192,7 @@ class MusicnnPlugin(BeetsPlugin):
         options = settings.run_options(write=ui.should_write(opts.write))
         store = self.store(lib)
         if opts.rederive:
-            counts = runner.rederive(lib, args, options, store)
+            counts = rederive(lib, args, options, store)
             ui.print_(
                 f"musicnn: updated the fields of {counts.updated:,} items from "
                 f"stored results; {counts.missing:,} have none for "
@@ -197,7 +201,7 @@ class MusicnnPlugin(BeetsPlugin):
             return
 
         show = _print_item if opts.pretend else None
-        selection = runner.select(
+        selection = select(
             lib, args, options, store, force=opts.force, on_selected=show
         )
         if opts.pretend:
@@ -208,7 +212,7 @@ class MusicnnPlugin(BeetsPlugin):
             return
         summary = analyse_selection(lib, selection, settings, options, store)
         if not args and not summary.interrupted:
-            store.prune(runner.all_item_ids(lib))
+            store.prune(all_item_ids(lib))
         ui.print_(summary.text())
         # New embeddings change what sounds like the seeds.
         for line in radio.refresh_playlists(self, lib):
@@ -251,7 +255,7 @@ class MusicnnPlugin(BeetsPlugin):
 
     def _before_write(self, item: Item, path: bytes, **_: Any) -> None:
         if item.id is not None and fields.VERSION_FIELD in item:
-            self._mtimes_before_write[item.id] = runner.file_mtime(os.fsdecode(path))
+            self._mtimes_before_write[item.id] = file_mtime(os.fsdecode(path))
 
     def _after_write(self, item: Item, path: bytes, **_: Any) -> None:
         """beets rewrote the tags, not the sound: carry the stored results
@@ -260,7 +264,7 @@ class MusicnnPlugin(BeetsPlugin):
         if before is None or item._db is None:
             return
         store = self.store(item._db)
-        after = runner.file_mtime(os.fsdecode(path))
+        after = file_mtime(os.fsdecode(path))
         moved = [
             replace(stored, mtime=after)
             for stored in store.get(item.id).values()

@@ -14,8 +14,9 @@ from typing import Any
 import confuse
 from beets import ui
 
-from . import fields, runner
+from . import fields
 from .models import DEFAULT_PATCH_BUDGET, MODELS, get_model
+from .options import RunOptions
 
 BACKENDS = ("onnx", "essentia")
 #: Where the analysis runs: this machine's process pool, or a Dask cluster.
@@ -145,8 +146,8 @@ class Settings:
         except ValueError as exc:
             raise ConfigError("scores", str(exc)) from None
 
-    def run_options(self, *, write: bool) -> runner.RunOptions:
-        return runner.RunOptions(
+    def run_options(self, *, write: bool) -> RunOptions:
+        return RunOptions(
             models=self.models,
             backend=self.backend,
             overlap=self.overlap,
@@ -158,7 +159,7 @@ class Settings:
         )
 
     def analysis_settings(self) -> Any:
-        from .pool import AnalysisSettings
+        from .jobs import AnalysisSettings
 
         return AnalysisSettings(
             models=self.models,
