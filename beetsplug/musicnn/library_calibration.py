@@ -79,7 +79,7 @@ def fit_library(
     models: Iterable[str],
     versions: frozenset[str],
     *,
-    minimum: int = MIN_ITEMS,
+    minimum: int | None = None,
     library_name: str = "library",
 ) -> Calibration:
     """Fit the calibration on the stored results of ``versions``.
@@ -91,9 +91,11 @@ def fit_library(
     Raises
     ------
     UserError
-        With fewer than ``minimum`` such items, saying how many there are.
+        With fewer than ``minimum`` (default :data:`MIN_ITEMS`) such items,
+        saying how many there are.
     """
     models = tuple(models)
+    minimum = MIN_ITEMS if minimum is None else minimum
     count = count_fittable(store, models, versions)
     if count < minimum:
         raise UserError(

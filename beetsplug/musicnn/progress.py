@@ -46,6 +46,9 @@ class RunSummary:
     analysed: int = 0
     skipped: int = 0
     failed: int = 0
+    #: Up-to-date items whose fields were derived again from the store
+    #: because their labels revision was stale (no audio decoded).
+    relabelled: int = 0
     #: Seconds of audio in the files analysed successfully.
     audio_seconds: float = 0.0
     wall_seconds: float = 0.0
@@ -82,6 +85,11 @@ class RunSummary:
             f"musicnn: analysed {_plural(self.analysed, 'track')}",
             f"skipped {self.skipped:,} already up to date",
         ]
+        if self.relabelled:
+            parts[-1] += (
+                f" (re-derived the labels of {self.relabelled:,} from stored "
+                "results, no audio decoded)"
+            )
         failed = f"{self.failed:,} failed"
         if self.failed:
             failed += f" (see why with: {FAILED_QUERY})"

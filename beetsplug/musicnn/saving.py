@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from beets.library import Item
 
-from . import fields
+from . import fields, genres
 from .options import RunOptions
 from .selection import file_mtime
 
@@ -33,8 +33,10 @@ FIXED_FIELDS = frozenset(
     {
         fields.GENRE_FIELD,
         fields.MOOD_FIELD,
+        fields.ENERGY_FIELD,
         fields.TAGS_FIELD,
         fields.VERSION_FIELD,
+        fields.LABELS_FIELD,
         fields.ANALYZED_FIELD,
         fields.ERROR_FIELD,
     }
@@ -64,13 +66,23 @@ def scores_by_model(results: Mapping[str, Any]) -> dict[str, Any]:
     return {model: result.scores for model, result in results.items()}
 
 
+def label_fields(results: Mapping[str, Any], options: RunOptions) -> dict[str, Any]:
+    """The fields derived from one track's numbers (scores, genre, mood,
+    energy, tags) and the labels revision they were derived under."""
+    derived = dict(
+        fields.derive_fields(
+            scores_by_model(results), options.field_settings, options.calibration
+        )
+    )
+    derived[fields.LABELS_FIELD] = options.labels
+    return derived
+
+
 def derived_fields(
     results: Mapping[str, Any], options: RunOptions, analyzed_at: float
 ) -> dict[str, Any]:
     """All the item fields for one track's results."""
-    derived = dict(
-        fields.derive_fields(scores_by_model(results), options.field_settings)
-    )
+    derived = label_fields(results, options)
     derived[fields.VERSION_FIELD] = options.version
     derived[fields.ANALYZED_FIELD] = analyzed_at
     return derived
@@ -85,9 +97,12 @@ def apply_results(
 
 
 def set_genres(item: Item, options: RunOptions) -> None:
+    """With ``write_genre``, ``genres`` = the genre and its parents in
+    lastgenre's tree (``["Heavy Metal", "Rock"]``), so that ``beet ls
+    genres:Rock`` finds heavy metal."""
     genre = item.get(fields.GENRE_FIELD, with_album=False)
     if options.write_genre and genre:
-        item.genres = [genre]
+        item.genres = genres.lineage(genre)
 
 
 def file_snapshot(item: Item, options: RunOptions) -> tuple:

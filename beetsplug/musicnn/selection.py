@@ -123,6 +123,9 @@ class Selection:
     #: A compact array: 8 bytes per item even for a whole library.
     ids: array = field(default_factory=lambda: array("q"))
     skipped: int = 0
+    #: Current items whose labels revision is stale: their fields are
+    #: derived again from the store, without decoding (among ``skipped``).
+    stale_labels: array = field(default_factory=lambda: array("q"))
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -159,7 +162,8 @@ def select(
     force: bool = False,
     on_selected: Callable[[Item], None] | None = None,
 ) -> Selection:
-    """Find the matching items that need an analysis (all of them if ``force``)."""
+    """Find the matching items that need an analysis (all of them if
+    ``force``), and among the others those whose labels are stale."""
     selection = Selection()
     versions = options.current_versions
     for ids, items in iter_pages(lib, query):
@@ -167,6 +171,8 @@ def select(
         for item in items:
             if not force and is_current(lib, item, versions, mtimes.get(item.id)):
                 selection.skipped += 1
+                if item.get(fields.LABELS_FIELD, with_album=False) != options.labels:
+                    selection.stale_labels.append(item.id)
                 continue
             selection.ids.append(item.id)
             if on_selected is not None:

@@ -78,6 +78,7 @@ def analyse_job(job: Job, settings: AnalysisSettings) -> Outcome:
             overlap=settings.overlap,
             threads=settings.threads,
             patch_budget=settings.patch_budget,
+            patch_shares=dict(settings.patch_shares),
         )
     except AudioError as error:
         return Outcome(job, None, one_line(error.reason))
