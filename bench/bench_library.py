@@ -23,9 +23,10 @@ links), then, in one run and on the same files:
 With ``--shares 0.25,0.34,1`` it measures only the cost of the label
 defaults instead: ``beet musicnn -m msd`` (the old default) and ``beet
 musicnn -m msd,mtt`` with ``patch_share: {mtt: S}`` for each share ``S``, on
-fresh copies of one library, the most workers that fit the cores, and prints
-each one's wall time per audio hour against ``-m msd`` measured in the same
-run (issue 10 allows the new default at most 1.4x).
+fresh copies of one library, the most workers that fit the cores, in
+``--rounds`` rotated rounds, and prints each one's CPU time (which other
+processes on a shared machine disturb much less) and wall time against
+``-m msd`` of the same round (issue 10 allows the new default at most 1.4x).
 
 The baselines loop once over the distinct files; the library repeats the same
 files, so every contender sees the same mix of tracks and rates compare as
@@ -46,6 +47,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -159,23 +161,55 @@ def fresh_copy(config: Path, into: Path, musicnn: str = "") -> Path:
 
 
 def compare_shares(
-    config: Path, audio: float, workers: int, shares: list[float], tmp: Path
-) -> dict[str, float]:
-    """``-m msd`` against ``-m msd,mtt`` with each MTT patch share, in one run:
-    the cost of each as a multiple of ``-m msd``'s wall time."""
-    baseline = run_beet_musicnn(
-        fresh_copy(config, tmp / "msd"), audio, workers, ["msd"]
-    )
-    print(f"  -m msd: {baseline.wall:.1f} s, {baseline.rate:.0f}x real time")
-    ratios = {}
-    for share in shares:
-        library = fresh_copy(config, tmp / f"share{share:g}",
-                             f"patch_share:\n  mtt: {share:g}\n")
-        run = run_beet_musicnn(library, audio, workers, ["msd", "mtt"])
-        ratios[f"msd+mtt/{share:g}"] = ratio = baseline.rate / run.rate
-        print(f"  -m msd,mtt, patch_share mtt {share:g}: {run.wall:.1f} s, "
-              f"{ratio:.2f}x the cost of -m msd")
-    return ratios
+    config: Path,
+    audio: float,
+    workers: int,
+    shares: list[float],
+    tmp: Path,
+    rounds: int = 1,
+) -> dict[str, dict[str, float]]:
+    """``-m msd`` against ``-m msd,mtt`` with each MTT patch share, in one run.
+
+    Each round runs every contender once on a fresh copy of the library, in
+    a rotated order, so that a change of the machine's load during the run
+    falls on all of them. The cost of each is reported against ``-m msd``
+    of the same round, as wall time and as CPU time (workers + main
+    process), which other processes on a shared machine disturb much less;
+    the medians over the rounds are returned.
+    """
+    contenders = [("msd", ["msd"], "")] + [
+        (f"msd+mtt/{share:g}", ["msd", "mtt"], f"patch_share:\n  mtt: {share:g}\n")
+        for share in shares
+    ]
+    ratios: dict[str, dict[str, list[float]]] = {
+        name: {"wall": [], "cpu": []} for name, _, _ in contenders[1:]
+    }
+    for number in range(rounds):
+        order = contenders[number % len(contenders):] + contenders[
+            : number % len(contenders)
+        ]
+        measures = {}
+        for name, models, extra in order:
+            library = fresh_copy(config, tmp / f"r{number}-{name.replace('/', '_')}",
+                                 extra)
+            measures[name] = run = run_beet_musicnn(library, audio, workers, models)
+            print(f"  round {number + 1}, -m {','.join(models)} {extra.split()[-1:]}:"
+                  f" {run.wall:.1f} s wall, {run.worker_cpu + run.main_cpu:.1f} s CPU")
+        base = measures["msd"]
+        for name in ratios:
+            run = measures[name]
+            ratios[name]["wall"].append(run.wall / base.wall)
+            ratios[name]["cpu"].append(
+                (run.worker_cpu + run.main_cpu) / (base.worker_cpu + base.main_cpu)
+            )
+    summary = {}
+    for name, values in ratios.items():
+        wall = statistics.median(values["wall"])
+        cpu = statistics.median(values["cpu"])
+        summary[name] = {"wall": wall, "cpu": cpu}
+        print(f"  {name}: {cpu:.2f}x the CPU time of -m msd, {wall:.2f}x its wall "
+              f"time (medians of {rounds} rounds)")
+    return summary
 
 
 # --- contenders -----------------------------------------------------------------
@@ -432,6 +466,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--shares", help="only compare -m msd with -m msd,mtt at these MTT shares"
     )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="rounds of --shares (default 3)"
+    )
     parser.add_argument("--plot", type=Path)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
@@ -451,7 +488,9 @@ def main(argv: list[str] | None = None) -> None:
         shares = [float(s) for s in args.shares.split(",")]
         with tempfile.TemporaryDirectory(prefix="bench_library_") as tmp:
             config, audio = build_library(files, args.items, Path(tmp) / "template")
-            ratios = compare_shares(config, audio, k, shares, Path(tmp))
+            ratios = compare_shares(
+                config, audio, k, shares, Path(tmp), rounds=args.rounds
+            )
         if args.json:
             args.json.write_text(json.dumps({"ratios": ratios}, indent=2))
         return
