@@ -193,3 +193,49 @@ class TestLibraryCalibration(MusicnnHelper):
         assert "re-derived the labels of 4" in output
         assert {i.id: self.item(i)[MSD_HAPPY] for i in items} == shipped_happy
         assert fitted.fingerprint != default_calibration().fingerprint
+
+
+class TestAddedModel(MusicnnHelper):
+    def test_an_added_model_analyses_only_that_model(self, excerpts):
+        items = [self.add_file(clip) for clip in excerpts[:2]]
+        self.musicnn("-m", "msd")
+        with self.store() as store:
+            msd_before = {i.id: store.get(i.id)["msd"] for i in items}
+        happy_before = {i.id: self.item(i)[MSD_HAPPY] for i in items}
+
+        output = self.musicnn()  # the default adds mtt
+        assert "analysed 2 tracks (2 only with the models they lacked: mtt)" in output
+        with self.store() as store:
+            for item in map(self.item, items):
+                stored = store.get(item.id)
+                assert set(stored) == {"msd", "mtt"}
+                # MSD's numbers are the ones kept, not a new analysis.
+                assert stored["msd"].analyzed_at == msd_before[item.id].analyzed_at
+                assert stored["mtt"].analyzed_at > stored["msd"].analyzed_at
+                assert item[fields.VERSION_FIELD] == test_plugin.default_version()
+                assert item[MSD_HAPPY] == happy_before[item.id]
+                assert test_plugin.MTT_FAST in item
+        assert "analysed 0 tracks; skipped 2" in self.musicnn()
+
+    def test_a_changed_file_is_analysed_whole(self, excerpts):
+        item = self.add_file(excerpts[0])
+        self.musicnn("-m", "msd")
+        stat = os.stat(item.path)
+        os.utime(item.path, (stat.st_atime, stat.st_mtime + 10))
+        output = self.musicnn()
+        assert "analysed 1 track;" in output  # both models: MSD's is stale
+        assert "lacked" not in output
+
+    def test_a_removed_model_re_derives_without_decoding(self, excerpts):
+        item = self.add_file(excerpts[0])
+        self.musicnn()
+        break_audio_keeping_mtime(item.path)
+        output = self.musicnn("-m", "msd")
+        assert "analysed 0 tracks; skipped 1" in output
+        assert "re-derived the labels of 1" in output
+        item = self.item(item)
+        assert item[fields.VERSION_FIELD] == fields.analysis_version(["msd"])
+        assert test_plugin.MTT_FAST not in item
+        assert item[fields.ENERGY_FIELD] == ""  # MTT's
+        assert fields.ERROR_FIELD not in item
+        assert "analysed 0 tracks; skipped 1" in self.musicnn("-m", "msd")

@@ -142,6 +142,25 @@ def analysis_version(
     return version
 
 
+def model_versions(version: str) -> dict[str, str]:
+    """The part of an :func:`analysis_version` that belongs to each model.
+
+    ``"1:msd+mtt/0.34:overlap=0"`` -> ``{"msd": "1:msd:overlap=0", "mtt":
+    "1:mtt/0.34:overlap=0"}``: what a one-model analysis of the same
+    settings would be called. One model's numbers do not depend on the other
+    models of the run, so a stored result whose model part is current need
+    not be analysed again when a model is added. ``{}`` for anything else.
+    """
+    pipeline, _, rest = version.partition(":")
+    models, _, settings = rest.partition(":")
+    if not (pipeline and models and settings):
+        return {}
+    return {
+        entry.partition("/")[0]: f"{pipeline}:{entry}:{settings}"
+        for entry in models.split("+")
+    }
+
+
 def slug(tag: str) -> str:
     """Field-name form of a tag: ``"Hip-Hop"`` -> ``"hip_hop"``."""
     return re.sub(r"[^0-9a-z]+", "_", tag.lower()).strip("_")

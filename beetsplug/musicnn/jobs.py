@@ -41,6 +41,9 @@ class Job:
     item_id: int
     #: Absolute path, resolved by the caller (workers have no beets library).
     path: str
+    #: The models to run for this file when not all of the settings' (the
+    #: others' stored results are current); ``None``: all of them.
+    models: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

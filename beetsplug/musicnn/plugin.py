@@ -218,15 +218,20 @@ class MusicnnPlugin(BeetsPlugin):
             lib, args, options, store, force=opts.force, on_selected=show
         )
         if opts.pretend:
+            partial = sum(1 for mask in selection.needed if mask)
+            stale = len(selection.stale_labels) + len(selection.results_current)
             ui.print_(
-                f"musicnn: would analyse {len(selection):,} items; "
+                f"musicnn: would analyse {len(selection):,} items "
+                f"({partial:,} only with the models they lack); "
                 f"{selection.skipped:,} are up to date, of which "
-                f"{len(selection.stale_labels):,} would get their labels "
-                "re-derived from stored results."
+                f"{stale:,} would get their labels re-derived from stored results."
             )
             return
         # Labels first: it takes seconds, and an interrupted scan keeps them.
         relabelled = relabel(lib, selection.stale_labels, options, store).updated
+        relabelled += relabel(
+            lib, selection.results_current, options, store, version=options.version
+        ).updated
         summary = analyse_selection(lib, selection, settings, options, store)
         summary.relabelled = relabelled
         if not args and not summary.interrupted:

@@ -53,11 +53,18 @@ def rederive(
 
 
 def relabel(
-    lib: Library, ids: Iterable[int], options: RunOptions, store: ResultStore
+    lib: Library,
+    ids: Iterable[int],
+    options: RunOptions,
+    store: ResultStore,
+    *,
+    version: str | None = None,
 ) -> RederiveCounts:
     """Re-derive the fields of the items ``ids`` (their labels are stale,
-    see ``selection.select``) from the store; no audio is decoded."""
-    return rederive_items(lib, _items_by_id(lib, ids), options, store)
+    see ``selection.select``) from the store; no audio is decoded. With
+    ``version``, the items also take that ``musicnn_version``: their stored
+    results are all current for it (a model was removed from the run)."""
+    return rederive_items(lib, _items_by_id(lib, ids), options, store, version)
 
 
 def _items_by_id(lib: Library, ids: Iterable[int]) -> Iterator[Item]:
@@ -68,9 +75,14 @@ def _items_by_id(lib: Library, ids: Iterable[int]) -> Iterator[Item]:
 
 
 def rederive_items(
-    lib: Library, items: Iterable[Item], options: RunOptions, store: ResultStore
+    lib: Library,
+    items: Iterable[Item],
+    options: RunOptions,
+    store: ResultStore,
+    version: str | None = None,
 ) -> RederiveCounts:
-    """Re-derive the fields of ``items`` from the store, saved in batches."""
+    """Re-derive the fields of ``items`` from the store, saved in batches
+    (and give them ``version``, if one is given)."""
     counts = RederiveCounts()
     batch: list[tuple[Item, tuple]] = []
     for item in items:
@@ -81,6 +93,8 @@ def rederive_items(
             continue
         before = file_snapshot(item, options)
         rederive_item(item, results, options)
+        if version is not None:
+            item[fields.VERSION_FIELD] = version
         batch.append((item, before))
         if len(batch) >= BATCH_SIZE:
             _store_batch(lib, batch, options)

@@ -47,7 +47,7 @@ def analyse_selection(
     summary = RunSummary(skipped=selection.skipped)
     started = time.monotonic()
     if len(selection):
-        jobs = iter_jobs(lib, selection.ids)
+        jobs = iter_jobs(lib, selection.ids, selection.needed, options.models)
         saver = ResultSaver(lib, store, options)
         try:
             with (
@@ -87,6 +87,8 @@ def open_pool(settings: Settings, jobs: int) -> AnalysisPool | DaskPool:
 def _count(summary: RunSummary, progress: Progress, outcome: Outcome) -> None:
     if outcome.analysis is not None:
         summary.analysed += 1
+        if outcome.job.models is not None:
+            summary.add_partial(outcome.job.models)
         summary.audio_seconds += outcome.analysis.duration
         summary.add_stage_seconds(outcome.analysis.timings)
         progress.advance()

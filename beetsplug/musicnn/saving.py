@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from beets.library import Item
@@ -194,11 +195,21 @@ class ResultSaver:
             item.store()
             return []
         analyzed_at = time.time()
-        apply_results(item, outcome.analysis.results, self.options, analyzed_at)
+        results = dict(outcome.analysis.results)
+        # A job for the models an item lacked: the others' stored results
+        # are current and complete the item's fields.
+        kept = {
+            model: stored
+            for model, stored in self.store.get(item_id).items()
+            if model in self.options.models and model not in results
+        } if outcome.job.models is not None else {}
+        apply_results(item, {**kept, **results}, self.options, analyzed_at)
         store_item(item, self.options, before)
-        return stored_results(
+        new = stored_results(
             item.id, outcome.analysis, self.options, outcome.job.path, analyzed_at
         )
+        # Writing tags moved the file's mtime; the kept results follow it.
+        return new + [replace(stored, mtime=new[0].mtime) for stored in kept.values()]
 
     def __enter__(self) -> ResultSaver:
         return self

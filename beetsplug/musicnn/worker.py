@@ -73,7 +73,7 @@ def analyse_job(job: Job, settings: AnalysisSettings) -> Outcome:
     try:
         result = analyze(
             job.path,
-            settings.models,
+            job.models or settings.models,
             backend=settings.backend,
             overlap=settings.overlap,
             threads=settings.threads,
