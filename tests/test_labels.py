@@ -217,6 +217,16 @@ class TestAddedModel(MusicnnHelper):
                 assert test_plugin.MTT_FAST in item
         assert "analysed 0 tracks; skipped 2" in self.musicnn()
 
+    def test_results_kept_from_a_one_model_run_count_for_calibrate(
+        self, excerpts, monkeypatch
+    ):
+        monkeypatch.setattr(library_calibration, "MIN_ITEMS", 2)
+        for clip in excerpts[:2]:
+            self.add_file(clip)
+        self.musicnn("-m", "msd")
+        self.musicnn()  # adds mtt; the MSD results are kept
+        assert "calibrated on 2 analysed items" in self.musicnn("--calibrate")
+
     def test_a_changed_file_is_analysed_whole(self, excerpts):
         item = self.add_file(excerpts[0])
         self.musicnn("-m", "msd")

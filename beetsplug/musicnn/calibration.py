@@ -43,7 +43,6 @@ Why these choices:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections.abc import Iterable, Mapping
@@ -106,6 +105,8 @@ class Calibration:
     def fingerprint(self) -> str:
         """A digest of the statistics (not the provenance): two calibrations
         with one fingerprint give every track the same strengths."""
+        import hashlib  # here: only runs need it, not every `beet` start
+
         digest = hashlib.sha256()
         for key in sorted(self.stats):
             stats = self.stats[key]

@@ -58,8 +58,6 @@ Everything here is pure: no I/O, no beets library, only ``beets.dbcore.types``.
 from __future__ import annotations
 
 import difflib
-import hashlib
-import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -527,6 +525,9 @@ def labels_revision(
     ``threshold`` — makes every item's labels stale, so the next run
     re-derives them by itself.
     """
+    import hashlib  # here: only runs need it, not every `beet` start
+    import json
+
     calibration = calibration or default_calibration()
     description = {
         "genre": {

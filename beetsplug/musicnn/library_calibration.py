@@ -25,6 +25,7 @@ import numpy as np
 from beets.ui import UserError
 
 from .calibration import Calibration, default_calibration
+from .fields import model_versions
 
 if TYPE_CHECKING:
     from .store import ResultStore
@@ -55,8 +56,11 @@ def calibration_path(library_path: str | bytes | PathLike) -> Path | None:
 def _scores(
     store: ResultStore, model: str, versions: frozenset[str], counter: list[int]
 ) -> Iterator[np.ndarray]:
+    """Scores of ``model``'s results whose part of the version is that of one
+    of ``versions`` (a result kept from a run with other models counts)."""
+    wanted = {model_versions(version).get(model) for version in versions}
     for result in store.iter_results(model):
-        if result.version in versions:
+        if model_versions(result.version).get(model) in wanted:
             counter[0] += 1
             yield result.scores
 

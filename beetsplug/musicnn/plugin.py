@@ -220,9 +220,9 @@ class MusicnnPlugin(BeetsPlugin):
         if opts.pretend:
             partial = sum(1 for mask in selection.needed if mask)
             stale = len(selection.stale_labels) + len(selection.results_current)
+            lacking = f" ({partial:,} only with the models they lack)" * bool(partial)
             ui.print_(
-                f"musicnn: would analyse {len(selection):,} items "
-                f"({partial:,} only with the models they lack); "
+                f"musicnn: would analyse {len(selection):,} items{lacking}; "
                 f"{selection.skipped:,} are up to date, of which "
                 f"{stale:,} would get their labels re-derived from stored results."
             )
