@@ -193,8 +193,8 @@ def compare_shares(
             library = fresh_copy(config, tmp / f"r{number}-{name.replace('/', '_')}",
                                  extra)
             measures[name] = run = run_beet_musicnn(library, audio, workers, models)
-            print(f"  round {number + 1}, -m {','.join(models)} {extra.split()[-1:]}:"
-                  f" {run.wall:.1f} s wall, {run.worker_cpu + run.main_cpu:.1f} s CPU")
+            print(f"  round {number + 1}, {name}: {run.wall:.1f} s wall, "
+                  f"{run.worker_cpu + run.main_cpu:.1f} s CPU")
         base = measures["msd"]
         for name in ratios:
             run = measures[name]
