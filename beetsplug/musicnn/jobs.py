@@ -15,6 +15,22 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .analysis import Analysis
 
+#: Seconds one file may take before it fails and its worker is stopped (the
+#: local pool kills the process, the Dask executor restarts the worker).
+#: A worker analyses about 90 times real time with one model, so a 10-hour
+#: recording with both models takes about 15 minutes; anything longer is a
+#: decoder that hangs (a stalled network mount, a FIFO named like a song), and
+#: without a limit it would stall a run of half a million files for good.
+JOB_TIMEOUT = 1800.0
+
+
+def timed_out_error(seconds: float) -> str:
+    """The error of a file stopped at the job timeout, on either executor."""
+    return (
+        f"no result after {seconds:g} s, so the analysis was stopped "
+        "(does reading this file hang?)"
+    )
+
 
 @dataclass(frozen=True)
 class AnalysisSettings:

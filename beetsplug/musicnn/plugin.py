@@ -11,11 +11,12 @@ functions that run an analysis.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,7 @@ import confuse
 from beets import logging, ui
 from beets.plugins import BeetsPlugin
 
-from . import fields, radio
+from . import fields, radio, recovery
 from .import_stage import ImportAnalyser
 from .models import MODELS
 from .rederive import rederive, relabel
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from beets.importer import ImportSession, ImportTask
     from beets.library import Item, Library
 
-    from .store import ResultStore
+    from .store import ResultStore, StoreDamagedError
 
 log = logging.getLogger("beets.musicnn")
 
@@ -88,19 +89,79 @@ class MusicnnPlugin(BeetsPlugin):
             raise ui.UserError(f"musicnn: configuration error: {exc}") from None
 
     def store(self, lib: Library) -> ResultStore:
-        """The result store next to ``lib``'s database, opened once per thread."""
+        """The result store next to ``lib``'s database, opened once per thread.
+
+        A store found damaged is set aside and a new one started, with a
+        warning that says what the next run analyses again.
+        """
         key = (lib.path, threading.get_ident())
         if key not in self._stores:
-            from .store import ResultStore
+            from .store import ResultStore, StoreError
 
             try:
-                self._stores[key] = ResultStore.for_library(lib.path)
-            except (OSError, RuntimeError, sqlite3.Error) as exc:
+                store = ResultStore.for_library(lib.path, recover=True)
+            except StoreError as exc:
+                raise ui.UserError(recovery.cannot_open(exc)) from None
+            except (OSError, RuntimeError) as exc:
                 raise ui.UserError(
                     f"musicnn: cannot open the result store next to "
                     f"{os.fsdecode(lib.path)}: {exc}"
                 ) from None
+            if store.recovery is not None:
+                log.warning("{}", recovery.recovered(lib, store.recovery))
+            self._stores[key] = store
         return self._stores[key]
+
+    def _set_aside_damaged(self, lib: Library, damage: StoreDamagedError) -> str:
+        """Set the damaged store of ``lib`` aside, so that the next use starts
+        a new store, then close every connection to it (a threaded import has
+        one per thread), and say so. Renamed first: SQLite deletes the -wal
+        and -shm files of a file it cannot read when a connection closes."""
+        try:
+            aside = damage.set_aside()
+        except OSError as problem:
+            return recovery.not_set_aside(damage, problem)
+        finally:
+            self._close_stores(lib)
+        return recovery.stopped_by_damage(lib, aside)
+
+    @contextmanager
+    def _store_errors_reported(self, lib: Library) -> Iterator[None]:
+        """Turn what can go wrong with the store or the library database
+        while a command runs (damage, a full disk) into a UserError."""
+        from .store import StoreDamagedError, StoreError
+
+        try:
+            yield
+        except StoreDamagedError as damage:
+            raise ui.UserError(self._set_aside_damaged(lib, damage)) from None
+        except StoreError as error:
+            raise ui.UserError(recovery.stopped_by_store(error)) from None
+        except sqlite3.Error as error:  # the store's are StoreErrors: beets'
+            raise ui.UserError(recovery.stopped_by_library(lib, error)) from None
+
+    @contextmanager
+    def _store_errors_logged(self, lib: Library, doing: str) -> Iterator[None]:
+        """For event handlers of other commands and of imports, which must not
+        fail because of this plugin: log what a command would report."""
+        try:
+            with self._store_errors_reported(lib):
+                yield
+        except ui.UserError as error:
+            log.error("musicnn: could not {}: {}", doing, error)
+
+    def _reporting_store_errors(self, func: Callable) -> Callable:
+        """``func``, a command's function, with store errors reported and
+        the store closed at the end, whatever happened."""
+
+        def run(lib: Library, opts: Any, args: list[str]) -> Any:
+            try:
+                with self._store_errors_reported(lib):
+                    return func(lib, opts, args)
+            finally:
+                self._close_stores(lib)
+
+        return run
 
     # The command
 
@@ -185,11 +246,14 @@ class MusicnnPlugin(BeetsPlugin):
             help="don't write tags to the files",
         )
         command.func = self.musicnn_command
-        return [
+        commands = [
             command,
             radio.similar_subcommand(self),
             radio.radio_subcommand(self),
         ]
+        for each in commands:
+            each.func = self._reporting_store_errors(each.func)
+        return commands
 
     def musicnn_command(self, lib: Library, opts: Any, args: list[str]) -> None:
         settings = self.settings(
@@ -305,13 +369,25 @@ class MusicnnPlugin(BeetsPlugin):
             self._importer = ImportAnalyser(
                 lib, self.settings(), lambda: self.store(lib)
             )
-        with _import_goes_on("analyse the imported items"):
+        with self._import_goes_on(session.lib, "analyse the imported items"):
             self._importer.analyse(items)
 
     def _imported_files_settled(self, session: ImportSession, task: ImportTask) -> None:
         if self._importer is not None:
-            with _import_goes_on("update the stored results"):
+            with self._import_goes_on(session.lib, "update the stored results"):
                 self._importer.files_settled(task.imported_items())
+
+    @contextmanager
+    def _import_goes_on(self, lib: Library, doing: str) -> Iterator[None]:
+        """Log, rather than raise, an unexpected error: whatever goes wrong in
+        this plugin must not cost the user their import. A damaged store is
+        set aside, so the import's next items go to a new one."""
+        try:
+            with self._store_errors_logged(lib, doing):
+                yield
+        except Exception as exc:
+            log.error("musicnn: could not {}: {}", doing, exc)
+            log.debug("{}", traceback.format_exc())
 
     def _end_import(self, **_: Any) -> None:
         if self._importer is not None:
@@ -336,21 +412,31 @@ class MusicnnPlugin(BeetsPlugin):
         before = self._mtimes_before_write.pop(item.id, None)
         if before is None or item._db is None:
             return
-        store = self.store(item._db)
-        after = file_mtime(os.fsdecode(path))
-        moved = [
-            replace(stored, mtime=after)
-            for stored in store.get(item.id).values()
-            if stored.mtime == before
-        ]
-        if moved:
-            store.put_many(moved)
+        with self._store_errors_logged(item._db, "keep the stored results current"):
+            store = self.store(item._db)
+            after = file_mtime(os.fsdecode(path))
+            moved = [
+                replace(stored, mtime=after)
+                for stored in store.get(item.id).values()
+                if stored.mtime == before
+            ]
+            if moved:
+                store.put_many(moved)
 
     def _cli_exit(self, lib: Library, **_: Any) -> None:
         self._end_import()
         if self._removed_ids:
-            self.store(lib).delete(self._removed_ids)
+            with self._store_errors_logged(lib, "drop the removed items' results"):
+                self.store(lib).delete(self._removed_ids)
             self._removed_ids.clear()
+        self._close_stores(lib)
+
+    def _close_stores(self, lib: Library) -> None:
+        """Close every connection to ``lib``'s store (a threaded import has
+        one per thread): the last one to close folds the WAL into the file."""
+        for key in [key for key in self._stores if key[0] == lib.path]:
+            with contextlib.suppress(sqlite3.Error):
+                self._stores.pop(key).close()
 
     def _add_mood_media_field(self) -> None:
         """Make musicnn_mood a file tag (MOOD), so beets writes it."""
@@ -367,17 +453,6 @@ class MusicnnPlugin(BeetsPlugin):
                 mediafile.ASFStorageStyle("WM/Mood"),
             ),
         )
-
-
-@contextmanager
-def _import_goes_on(doing: str) -> Iterator[None]:
-    """Log, rather than raise, an unexpected error: whatever goes wrong in
-    this plugin must not cost the user their import."""
-    try:
-        yield
-    except Exception as exc:
-        log.error("musicnn: could not {}: {}", doing, exc)
-        log.debug("{}", traceback.format_exc())
 
 
 def _print_item(item: Item) -> None:

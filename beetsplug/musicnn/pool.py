@@ -43,7 +43,14 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING
 
-from .jobs import AnalysisSettings, Job, Outcome, check_settings
+from .jobs import (
+    JOB_TIMEOUT,
+    AnalysisSettings,
+    Job,
+    Outcome,
+    check_settings,
+    timed_out_error,
+)
 from .worker import SINGLE_THREAD_ENV, analyse_job, warm_up, worker_main
 
 if TYPE_CHECKING:
@@ -72,13 +79,6 @@ MAX_START_FAILURES = 3
 #: dies on every input, memory too small for any track), and respawning for
 #: each of half a million files would take days to say so.
 MAX_DEATHS_IN_A_ROW = 10
-
-#: Seconds one file may take before its worker is stopped and the file fails.
-#: A worker analyses about 90 times real time with one model, so a 10-hour
-#: recording with both models takes about 15 minutes; anything longer is a
-#: decoder that hangs (a stalled network mount, a FIFO named like a song), and
-#: without a limit it would stall a run of half a million files for good.
-JOB_TIMEOUT = 1800.0
 
 #: Seconds a stopping worker gets to exit on its own before SIGTERM/SIGKILL.
 STOP_TIMEOUT = 2.0
@@ -360,10 +360,7 @@ class AnalysisPool:
                 self._deaths_in_a_row, MAX_DEATHS_IN_A_ROW, "keep dying", cause
             )
             if worker.timed_out:
-                error = (
-                    f"no result after {self.job_timeout:g} s, so the analysis was "
-                    f"stopped (does reading this file hang?)"
-                )
+                error = timed_out_error(self.job_timeout)
             else:
                 error = f"analysis worker died ({cause}) while reading this file"
             outcomes.append(Outcome(dead, None, error))

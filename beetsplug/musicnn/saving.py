@@ -112,9 +112,14 @@ def file_snapshot(item: Item, options: RunOptions) -> tuple:
 
 def store_item(item: Item, options: RunOptions, before: tuple) -> None:
     """Save ``item``; write its file too if a tag that lives there changed."""
+    write_tags(item, options, before)
+    item.store()
+
+
+def write_tags(item: Item, options: RunOptions, before: tuple) -> None:
+    """Write ``item``'s file if a tag that lives there changed."""
     if options.write and file_snapshot(item, options) != before:
         item.try_write()
-    item.store()
 
 
 def stored_results(
@@ -172,28 +177,39 @@ class ResultSaver:
             self.save()
 
     def save(self) -> None:
+        """Save the pending outcomes: the result store first, then the items.
+
+        In that order, a save that fails halfway (a full disk, a damaged
+        store) leaves nothing a run takes for current without being so: the
+        items keep their old fields, or the store has results whose items
+        lack the fields that match them, and the next run analyses both kinds
+        again. The other order could leave new fields (a new model set) over
+        old stored results, which ``is_current`` would accept.
+        """
         outcomes, self.pending = self.pending, []
         self.last_save = self.clock()
         if not outcomes:
             return
         started = time.perf_counter()
-        results: list[StoredResult] = []
+        prepared = [self._prepare(outcome) for outcome in outcomes]
+        self.store.put_many(record for _, records in prepared for record in records)
         with self.lib.transaction():
-            for outcome in outcomes:
-                results += self._save_one(outcome)
-        self.store.put_many(results)
+            for item, _ in prepared:
+                if item is not None:
+                    item.store()
         self.seconds += time.perf_counter() - started
 
-    def _save_one(self, outcome: Outcome) -> list[StoredResult]:
+    def _prepare(self, outcome: Outcome) -> tuple[Item | None, list[StoredResult]]:
+        """The item with its new fields (not stored yet, but its file written
+        if a tag there changed), and its records for the store."""
         item_id = outcome.job.item_id
         item = self.items.get(item_id) or self.lib.get_item(item_id)
         if item is None:  # removed from the library meanwhile
-            return []
-        before = file_snapshot(item, self.options)
+            return None, []
         if outcome.analysis is None:
             item[fields.ERROR_FIELD] = error_reason(outcome.error)
-            item.store()
-            return []
+            return item, []
+        before = file_snapshot(item, self.options)
         analyzed_at = time.time()
         results = dict(outcome.analysis.results)
         # A job for the models an item lacked: the others' stored results
@@ -204,12 +220,14 @@ class ResultSaver:
             if model in self.options.models and model not in results
         } if outcome.job.models is not None else {}
         apply_results(item, {**kept, **results}, self.options, analyzed_at)
-        store_item(item, self.options, before)
+        write_tags(item, self.options, before)
         new = stored_results(
             item.id, outcome.analysis, self.options, outcome.job.path, analyzed_at
         )
         # Writing tags moved the file's mtime; the kept results follow it.
-        return new + [replace(stored, mtime=new[0].mtime) for stored in kept.values()]
+        return item, new + [
+            replace(stored, mtime=new[0].mtime) for stored in kept.values()
+        ]
 
     def __enter__(self) -> ResultSaver:
         return self
