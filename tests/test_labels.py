@@ -144,6 +144,21 @@ class TestLibraryCalibration(MusicnnHelper):
         with pytest.raises(ui.UserError, match="run `beet musicnn --calibrate`"):
             self.musicnn()
 
+    @pytest.mark.parametrize(
+        ("value", "problem"),
+        [
+            ({"mtt": 0}, "mtt: 0 is not in \\(0, 1\\]"),
+            ({"mtt": "half"}, "'half' is not a number"),
+            ({"xyz": 0.5}, "unknown MusicNN model"),
+            (0.5, "is not a mapping"),
+        ],
+    )
+    def test_a_bad_patch_share_is_refused(self, value, problem):
+        self.config["musicnn"]["patch_share"] = value
+        message = f"bad `patch_share` setting: .*{problem}"
+        with pytest.raises(ui.UserError, match=message):
+            self.musicnn()
+
     def test_an_unknown_calibration_setting_is_refused(self):
         self.config["musicnn"]["calibration"] = "mine"
         with pytest.raises(ui.UserError, match="bad `calibration` setting"):
