@@ -450,6 +450,20 @@ class TestWriteMood(MusicnnHelper):
         assert mutagen.File(item.path).tags["MOOD"] == [mood]  # the raw Vorbis tag
         assert "analysed 0 tracks; skipped 1" in self.musicnn()
 
+    def test_an_abstained_mood_removes_the_mood_tag(self, excerpts):
+        # The orchestral excerpt has no clear mood; the library and the file
+        # say "happy" (what an earlier release's argmax wrote).
+        orchestral = next(c for c in excerpts if c.stem.startswith("kaufman"))
+        item = self.add_file(orchestral)
+        item[fields.MOOD_FIELD] = "happy"
+        item.store()
+        item.write()
+        assert mutagen.File(item.path).tags["MOOD"] == ["happy"]
+        self.musicnn("--write")
+        assert self.item(item)[fields.MOOD_FIELD] == ""
+        assert "MOOD" not in mutagen.File(item.path).tags
+        assert "analysed 0 tracks; skipped 1" in self.musicnn()
+
 
 class TestBadFiles(MusicnnHelper):
     def test_bad_files_get_an_error_and_nothing_else_changes(

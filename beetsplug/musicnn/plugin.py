@@ -402,7 +402,13 @@ class MusicnnPlugin(BeetsPlugin):
         if item.id is not None:
             self._removed_ids.add(item.id)
 
-    def _before_write(self, item: Item, path: bytes, **_: Any) -> None:
+    def _before_write(
+        self, item: Item, path: bytes, tags: dict | None = None, **_: Any
+    ) -> None:
+        if tags is not None and tags.get(fields.MOOD_FIELD) == "":
+            # The mood rules abstained: remove the file's MOOD tag (None
+            # deletes it) rather than write an empty one or keep an old mood.
+            tags[fields.MOOD_FIELD] = None
         if item.id is not None and fields.VERSION_FIELD in item:
             self._mtimes_before_write[item.id] = file_mtime(os.fsdecode(path))
 
