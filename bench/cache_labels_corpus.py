@@ -43,7 +43,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from make_labels_corpus import CORPUS, resolve  # noqa: E402
+from make_labels_corpus import CORPUS, resolve
 
 MANIFEST = Path(__file__).with_name("labels_corpus.tsv")
 CACHE = CORPUS / "cache"
@@ -71,7 +71,7 @@ def _native_loudness(path: Path) -> tuple[float, str]:
     try:
         signal, rate = soundfile.read(path, dtype="float64", always_2d=True)
         decode = "soundfile, all channels"
-    except Exception:  # noqa: BLE001 - libsndfile lacks the codec: plugin decoder
+    except Exception:
         rate = audio.probe(path).sample_rate
         signal = audio.load_audio(path, sr=rate).astype(np.float64)[:, None]
         decode = "plugin decoder, mono"
@@ -82,11 +82,11 @@ def _native_loudness(path: Path) -> tuple[float, str]:
 def analyse_track(task: tuple[str, str]) -> tuple[str, str]:
     """Analyse one track and write its cache file; return (key, status)."""
     manifest_path, target = task
+    import librosa
+
     from beetsplug.musicnn import audio, features
     from beetsplug.musicnn.backends import load_backend
     from beetsplug.musicnn.models import SAMPLE_RATE
-
-    import librosa
 
     path = resolve(manifest_path)
     out: dict[str, np.ndarray] = {}
@@ -114,7 +114,7 @@ def analyse_track(task: tuple[str, str]) -> tuple[str, str]:
         out["loudness_lufs"] = np.float64(lufs)
         out["loudness_decode"] = np.array(decode)
         out["path"] = np.array(manifest_path)
-    except Exception as error:  # noqa: BLE001 - one broken file never stops a run
+    except Exception as error:
         return manifest_path, f"error: {error}"
     tmp = target + ".tmp.npz"
     np.savez(tmp, **out)
