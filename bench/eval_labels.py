@@ -402,6 +402,33 @@ def agreement(reduced: list[Derived], full: list[Derived]) -> str:
     )
 
 
+def estimated_cost(tracks: list[Track], config: Config) -> str | None:
+    """Scan cost of ``config`` relative to ``msd`` alone, from the cache run's
+    per-stage times: decode + features + sum of share x inference per model.
+
+    Every patch is decoded and featurised whenever MSD listens to all of them;
+    only inference shrinks with a share. An estimate on a shared machine; the
+    measurement is ``bench/bench_library.py`` on the same files.
+    """
+    if not all(t.seconds for t in tracks):
+        return None
+    base = sum(
+        t.seconds["decode"] + t.seconds["features"] + t.seconds["msd"] for t in tracks
+    )
+    cost = sum(
+        t.seconds["decode"]
+        + t.seconds["features"]
+        + sum(config.share(m) * t.seconds[m] for m in config.models)
+        for t in tracks
+    )
+    inference = sum(t.seconds["msd"] for t in tracks) / base
+    return (
+        f"Estimated scan cost against `models: [msd]` from the cache run's "
+        f"per-stage times: **{cost / base:.2f}x** (inference is {inference:.0%} "
+        f"of the msd-only time)."
+    )
+
+
 def report(
     tracks: list[Track], config: Config, calibration: Calibration, png: bool = True
 ) -> tuple[str, dict[str, float]]:
@@ -454,6 +481,9 @@ def report(
     if config.is_reduced:
         full = derive(tracks, config.full(), calibration)
         out += [agreement(rows, full), ""]
+    cost = estimated_cost(tracks, config)
+    if cost:
+        out += [cost, ""]
     return "\n".join(out), overall
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +48,8 @@ class Track:
     loudness_lufs: float
     tempo_bpm: float
     onset_rate: float
+    #: seconds spent in ``decode``, ``features``, ``msd``, ``mtt`` (cache run)
+    seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def n_patches(self) -> int:
@@ -104,6 +106,10 @@ def load_corpus(
                     loudness_lufs=float(data["loudness_lufs"]),
                     tempo_bpm=float(data["tempo_bpm"]),
                     onset_rate=float(data["onset_rate"]),
+                    seconds={
+                        stage: float(data[f"seconds_{stage}"])
+                        for stage in ("decode", "features", "msd", "mtt")
+                    },
                 )
             )
     if missing:
