@@ -377,8 +377,14 @@ def energy_correlations(rows: list[Derived]) -> str | None:
     return "\n".join(lines)
 
 
-def agreement(reduced: list[Derived], full: list[Derived]) -> str:
-    """How far a reduced-share configuration is from the full analysis."""
+def agreement(
+    reduced: list[Derived], full: list[Derived], models: tuple[str, ...]
+) -> str:
+    """How far a reduced-share configuration is from the full analysis.
+
+    Strength differences are over the tags of ``models``, the ones listening
+    to fewer patches (the others are identical by construction).
+    """
     same_family = np.mean(
         [a.family == b.family for a, b in zip(reduced, full, strict=True)]
     )
@@ -390,14 +396,15 @@ def agreement(reduced: list[Derived], full: list[Derived]) -> str:
         [
             np.abs(a.strengths[m] - b.strengths[m])
             for a, b in zip(reduced, full, strict=True)
-            for m in a.strengths
+            for m in models
         ]
     )
     return (
         f"Against the full analysis of the same models ({len(full)} tracks): "
         f"same genre family {same_family:.1%}, same `musicnn_genre` "
         f"{same_genre:.1%}, same `musicnn_mood` {same_mood:.1%}; calibrated "
-        f"strength difference over all tags: median {np.median(diffs):.3f}, "
+        f"strength difference over the tags of {'+'.join(models)}: "
+        f"median {np.median(diffs):.3f}, "
         f"95th percentile {np.percentile(diffs, 95):.3f}, max {diffs.max():.3f}."
     )
 
@@ -480,7 +487,8 @@ def report(
         out += [energy, ""]
     if config.is_reduced:
         full = derive(tracks, config.full(), calibration)
-        out += [agreement(rows, full), ""]
+        reduced_models = tuple(m for m in config.models if config.share(m) < 1.0)
+        out += [agreement(rows, full, reduced_models), ""]
     cost = estimated_cost(tracks, config)
     if cost:
         out += [cost, ""]
