@@ -25,18 +25,26 @@ of their outputs, as the plugin computes it.
         --config "mtt-third:msd+mtt:mtt=0.34" --out /tmp/labels.md
 
 ``--config NAME:MODELS[:MODEL=SHARE,...]``; ``--calibration FILE`` uses a
-calibration JSON instead of the shipped one. The markdown goes to ``--out``
-(default: stdout), ready for ``docs/labels.md``.
+calibration JSON instead of the shipped one. ``--rev NAME=REV`` derives the
+configuration ``NAME`` with the plugin's code *and shipped calibration* of
+git revision ``REV`` instead (taken with ``git archive``, imported under
+another package name), so that an earlier release's labels stay
+reproducible after the rules change: ``--config today:msd --rev
+today=04a811e`` is the default of the release before issue 10. The
+markdown goes to ``--out`` (default: stdout), ready for ``docs/labels.md``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import re
+import subprocess
 import sys
+import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +59,8 @@ from beetsplug.musicnn import fields as plugin_fields
 from beetsplug.musicnn.calibration import Calibration, default_calibration
 from beetsplug.musicnn.models import get_model
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+REPO = Path(__file__).resolve().parents[1]
+DOCS = REPO / "docs"
 NO_FAMILY = "(none)"
 NO_LABEL = "(none)"
 #: MTT's energy tags, whose strength should follow loudness and tempo.
@@ -217,13 +226,47 @@ class Derived:
         return str(self.fields.get(plugin_fields.MOOD_FIELD) or "") or NO_LABEL
 
 
-def derive(tracks: list[Track], config: Config, calibration: Calibration) -> list:
-    """Every track's fields under ``config``, by the plugin's ``derive_fields``."""
-    settings = plugin_fields.FieldSettings(models=config.models)
+@cache
+def plugin_at(rev: str):
+    """The ``fields`` and ``calibration`` modules of the plugin at git ``rev``.
+
+    ``beetsplug/musicnn`` of that revision is extracted into a temporary
+    folder and imported as the package ``musicnn_at_<rev>`` (the plugin's
+    own imports are relative), beside the current one.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="eval-labels-"))
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", rev, "beetsplug/musicnn"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    package = "musicnn_at_" + re.sub(r"\W", "_", rev)
+    (folder / "beetsplug" / "musicnn").rename(folder / package)
+    sys.path.insert(0, str(folder))
+    return (
+        importlib.import_module(f"{package}.fields"),
+        importlib.import_module(f"{package}.calibration"),
+    )
+
+
+def derive(
+    tracks: list[Track],
+    config: Config,
+    calibration: Calibration,
+    rev: str | None = None,
+) -> list:
+    """Every track's fields under ``config``, by the plugin's ``derive_fields``
+    (of git revision ``rev`` with its own shipped calibration, if given)."""
+    fields_module = plugin_fields
+    if rev:
+        fields_module, calibration_module = plugin_at(rev)
+        calibration = calibration_module.default_calibration()
+    settings = fields_module.FieldSettings(models=config.models)
     out = []
     for track in tracks:
         scores = {m: track.song_scores(m, config.share(m)) for m in config.models}
-        derived = plugin_fields.derive_fields(scores, settings, calibration)
+        derived = fields_module.derive_fields(scores, settings, calibration)
         strengths = {m: calibration.strength(m, s) for m, s in scores.items()}
         out.append(Derived(track, derived, strengths))
     return out
@@ -437,12 +480,20 @@ def estimated_cost(tracks: list[Track], config: Config) -> str | None:
 
 
 def report(
-    tracks: list[Track], config: Config, calibration: Calibration, png: bool = True
+    tracks: list[Track],
+    config: Config,
+    calibration: Calibration,
+    png: bool = True,
+    rev: str | None = None,
 ) -> tuple[str, dict[str, float]]:
     """The markdown section of one configuration; its overall accuracies."""
-    rows = derive(tracks, config, calibration)
+    rows = derive(tracks, config, calibration, rev)
     shares = ", ".join(f"{m} {config.share(m):.2f}" for m in config.models)
-    out = [f"### {config.name}: models {'+'.join(config.models)}, patch share {shares}"]
+    code = f"; code and calibration of {rev}" if rev else ""
+    out = [
+        f"### {config.name}: models {'+'.join(config.models)}, "
+        f"patch share {shares}{code}"
+    ]
     table, overall = accuracy_table(rows)
     out += ["", "Genre-family accuracy (hits/tracks):", "", table, ""]
     out += ["Confusion matrix, all tracks (doubtful included):", ""]
@@ -486,7 +537,7 @@ def report(
         out += ["Energy tags against measurements (Spearman, all tracks):", ""]
         out += [energy, ""]
     if config.is_reduced:
-        full = derive(tracks, config.full(), calibration)
+        full = derive(tracks, config.full(), calibration, rev)
         reduced_models = tuple(m for m in config.models if config.share(m) < 1.0)
         out += [agreement(rows, full, reduced_models), ""]
     cost = estimated_cost(tracks, config)
@@ -505,10 +556,24 @@ def main(argv: list[str] | None = None) -> int:
         help="NAME:MODELS[:MODEL=SHARE,...]; repeatable",
     )
     parser.add_argument("--calibration", type=Path, help="a calibration JSON")
+    parser.add_argument(
+        "--rev",
+        action="append",
+        default=[],
+        metavar="NAME=REV",
+        help="derive configuration NAME with the code and calibration of git "
+        "revision REV; repeatable",
+    )
     parser.add_argument("--out", type=Path, help="write the markdown here")
     parser.add_argument("--no-png", action="store_true")
     args = parser.parse_args(argv)
     configs = args.configs or [Config.parse("today:msd"), Config.parse("both:msd+mtt")]
+    revs = {}
+    for spec in args.rev:
+        name, _, rev = spec.partition("=")
+        if not rev or name not in {c.name for c in configs}:
+            parser.error(f"--rev {spec!r}: expected NAME=REV for a --config NAME")
+        revs[name] = rev
     calibration = (
         Calibration.load(args.calibration)
         if args.calibration
@@ -528,7 +593,9 @@ def main(argv: list[str] | None = None) -> int:
         "|---|---|---|---|---|",
     ]
     for config in configs:
-        text, overall = report(tracks, config, calibration, png=not args.no_png)
+        text, overall = report(
+            tracks, config, calibration, png=not args.no_png, rev=revs.get(config.name)
+        )
         sections += [text, ""]
         summary.append(
             f"| {config.name} | "

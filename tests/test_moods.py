@@ -87,7 +87,8 @@ class TestDerivedFields:
 
     def test_metal_never_gets_a_calm_or_happy_mood(self):
         metal = reference_scores(msd={"metal": 3.0, "happy": 2.5, "Mellow": 0.0},
-                                 mtt={"metal": 3.0, "loud": 2.5, "quiet": -2.0})
+                                 mtt={"metal": 3.0, "loud": 2.5, "quiet": -2.0,
+                                      "classical": -2.0})
         derived = derive_fields(metal, BOTH)
         assert derived["musicnn_genre"] == "Heavy Metal"
         assert derived["musicnn_mood"] == ""

@@ -39,9 +39,9 @@ from __future__ import annotations
 #: - ``new age`` -> ``new age music``, the whitelist's spelling (the tree's
 #:   ``new-age music`` is not in the whitelist, so lastgenre never writes
 #:   it; the genre therefore has no parent);
-#: - ``indian`` (MagnaTagATune's sitar and tabla music) -> ``world music``:
-#:   the tree has no Indian classical node and ``indian pop`` is another
-#:   music; ``musicnn_tags`` still says ``indian``.
+#:
+#: MSD's ``jazz`` and ``chillout`` and MTT's ``indian`` are not genre tags
+#: (``fields.GENRE_TAGS``), so they have no entry.
 CANONICAL: dict[str, str] = {
     "rock": "rock",
     "pop": "pop",
@@ -49,7 +49,6 @@ CANONICAL: dict[str, str] = {
     "indie": "indie rock",
     "electronic": "electronic",
     "dance": "electronic",
-    "jazz": "jazz",
     "metal": "heavy metal",
     "soul": "soul",
     "electronica": "electronica",
@@ -70,11 +69,9 @@ CANONICAL: dict[str, str] = {
     "indie rock": "indie rock",
     "alternative rock": "alternative rock",
     "indie pop": "indie pop",
-    "chillout": "chillout",
     "easy listening": "easy listening",
     "classical": "classical",
     "techno": "techno",
-    "indian": "world music",
     "new age": "new age music",
     "opera": "opera",
 }
@@ -86,7 +83,6 @@ PARENTS: dict[str, tuple[str, ...]] = {
     "alternative rock": ("rock",),
     "ambient": ("electronic",),
     "blues": (),
-    "chillout": ("downtempo", "electronic"),
     "classic rock": ("rock",),
     "classical": (),
     "country": (),
@@ -102,7 +98,6 @@ PARENTS: dict[str, tuple[str, ...]] = {
     "house": ("electronic",),
     "indie pop": ("alternative rock", "rock"),
     "indie rock": ("alternative rock", "rock"),
-    "jazz": (),
     "new age music": (),
     "opera": ("classical",),
     "pop": (),
@@ -112,7 +107,6 @@ PARENTS: dict[str, tuple[str, ...]] = {
     "rock": (),
     "soul": ("r&b",),
     "techno": ("electronic",),
-    "world music": (),
 }
 # END PARENTS
 
