@@ -20,6 +20,14 @@ links), then, in one run and on the same files:
 - with ``--fast``, ``beet musicnn --fast`` with the most workers that fit the
   cores (fast mode only differs on tracks longer than its patch budget).
 
+With ``--shares 0.25,0.34,1`` it measures only the cost of the label
+defaults instead: ``beet musicnn -m msd`` (the old default) and ``beet
+musicnn -m msd,mtt`` with ``patch_share: {mtt: S}`` for each share ``S``, on
+fresh copies of one library, the most workers that fit the cores, in
+``--rounds`` rotated rounds, and prints each one's CPU time (which other
+processes on a shared machine disturb much less) and wall time against
+``-m msd`` of the same round (issue 10 allows the new default at most 1.4x).
+
 The baselines loop once over the distinct files; the library repeats the same
 files, so every contender sees the same mix of tracks and rates compare as
 audio hours per wall hour. The result is ratios, not absolute times.
@@ -29,6 +37,7 @@ Usage::
     python bench/bench_library.py [FOLDER...] [--items 240] [--workers 1,2,3]
         [--models msd] [--reference-python .venv-reference/bin/python] [--fast]
         [--plot docs/throughput_vs_workers.png] [--json results.json]
+    python bench/bench_library.py [FOLDER...] --shares 0.25,0.34,0.5,1
 """
 
 from __future__ import annotations
@@ -38,6 +47,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -137,16 +147,69 @@ def build_library(files: list[Path], items: int, folder: Path) -> tuple[Path, fl
     return config, audio_seconds
 
 
-def fresh_copy(config: Path, into: Path) -> Path:
-    """The library of ``config`` with nothing analysed, in ``into``."""
+def fresh_copy(config: Path, into: Path, musicnn: str = "") -> Path:
+    """The library of ``config`` with nothing analysed, in ``into``;
+    ``musicnn`` is YAML added to its ``musicnn`` section."""
     into.mkdir()
     shutil.copyfile(config.parent / "library.db", into / "library.db")
     text = config.read_text().replace(
         str(config.parent / "library.db"), str(into / "library.db")
     )
     copy = into / "config.yaml"
-    copy.write_text(text)
+    copy.write_text(text + textwrap.indent(musicnn, "  "))
     return copy
+
+
+def compare_shares(
+    config: Path,
+    audio: float,
+    workers: int,
+    shares: list[float],
+    tmp: Path,
+    rounds: int = 1,
+) -> dict[str, dict[str, float]]:
+    """``-m msd`` against ``-m msd,mtt`` with each MTT patch share, in one run.
+
+    Each round runs every contender once on a fresh copy of the library, in
+    a rotated order, so that a change of the machine's load during the run
+    falls on all of them. The cost of each is reported against ``-m msd``
+    of the same round, as wall time and as CPU time (workers + main
+    process), which other processes on a shared machine disturb much less;
+    the medians over the rounds are returned.
+    """
+    contenders = [("msd", ["msd"], "")] + [
+        (f"msd+mtt/{share:g}", ["msd", "mtt"], f"patch_share:\n  mtt: {share:g}\n")
+        for share in shares
+    ]
+    ratios: dict[str, dict[str, list[float]]] = {
+        name: {"wall": [], "cpu": []} for name, _, _ in contenders[1:]
+    }
+    for number in range(rounds):
+        order = contenders[number % len(contenders):] + contenders[
+            : number % len(contenders)
+        ]
+        measures = {}
+        for name, models, extra in order:
+            library = fresh_copy(config, tmp / f"r{number}-{name.replace('/', '_')}",
+                                 extra)
+            measures[name] = run = run_beet_musicnn(library, audio, workers, models)
+            print(f"  round {number + 1}, {name}: {run.wall:.1f} s wall, "
+                  f"{run.worker_cpu + run.main_cpu:.1f} s CPU")
+        base = measures["msd"]
+        for name in ratios:
+            run = measures[name]
+            ratios[name]["wall"].append(run.wall / base.wall)
+            ratios[name]["cpu"].append(
+                (run.worker_cpu + run.main_cpu) / (base.worker_cpu + base.main_cpu)
+            )
+    summary = {}
+    for name, values in ratios.items():
+        wall = statistics.median(values["wall"])
+        cpu = statistics.median(values["cpu"])
+        summary[name] = {"wall": wall, "cpu": cpu}
+        print(f"  {name}: {cpu:.2f}x the CPU time of -m msd, {wall:.2f}x its wall "
+              f"time (medians of {rounds} rounds)")
+    return summary
 
 
 # --- contenders -----------------------------------------------------------------
@@ -400,6 +463,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--fast", action="store_true", help="also scan with `beet musicnn --fast`"
     )
+    parser.add_argument(
+        "--shares", help="only compare -m msd with -m msd,mtt at these MTT shares"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="rounds of --shares (default 3)"
+    )
     parser.add_argument("--plot", type=Path)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
@@ -415,6 +484,16 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.items} items from {len(files)} files, models {models}, "
         f"workers {worker_counts}, {cores} cores, {time.strftime('%Y-%m-%d %H:%M')}"
     )
+    if args.shares:
+        shares = [float(s) for s in args.shares.split(",")]
+        with tempfile.TemporaryDirectory(prefix="bench_library_") as tmp:
+            config, audio = build_library(files, args.items, Path(tmp) / "template")
+            ratios = compare_shares(
+                config, audio, k, shares, Path(tmp), rounds=args.rounds
+            )
+        if args.json:
+            args.json.write_text(json.dumps({"ratios": ratios}, indent=2))
+        return
     baselines = measure_baselines(files, models, args.reference_python)
     runs: dict[int, Measure] = {}
     with tempfile.TemporaryDirectory(prefix="bench_library_") as tmp:

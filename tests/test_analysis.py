@@ -159,3 +159,27 @@ def test_fast_mode_seeks_in_files_only_ffmpeg_reads(tmp_path):
     np.testing.assert_allclose(
         fast["msd"].scores, per_patch[chosen].mean(axis=0), atol=SAME_PATCH_TOLERANCE
     )
+
+
+def test_a_patch_share_hears_its_share_of_the_patches_and_leaves_msd_whole():
+    from beetsplug.musicnn import sampling
+
+    full = analysed(FAST_CLIP, "onnx")
+    per_patch = faithful_patch_scores(FAST_CLIP, "mtt")
+    shared = analysis.analyze(FAST_CLIP, tuple(UPSTREAM), patch_shares={"mtt": 0.34})
+    heard = sampling.share_patches(len(per_patch), 0.34)
+    assert shared["mtt"].n_patches == len(heard) == 3  # ceil(8 * 0.34)
+    np.testing.assert_allclose(
+        shared["mtt"].scores, per_patch[heard].mean(axis=0), atol=SAME_PATCH_TOLERANCE
+    )
+    np.testing.assert_array_equal(shared["msd"].scores, full["msd"].scores)
+    assert shared["msd"].n_patches == full["msd"].n_patches == 8
+
+
+def test_in_fast_mode_the_share_applies_to_the_budget():
+    shared = analysis.analyze(
+        FAST_CLIP, tuple(UPSTREAM), patch_budget=SMALL_BUDGET,
+        patch_shares={"MTT": 0.5},
+    )
+    assert shared["msd"].n_patches == SMALL_BUDGET
+    assert shared["mtt"].n_patches == -(-SMALL_BUDGET // 2)

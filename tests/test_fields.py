@@ -61,7 +61,7 @@ def test_constants():
 def test_item_types_declare_every_score_and_the_metadata():
     declared = fields.item_types()
     assert all(name.startswith("musicnn_") for name in declared)
-    assert len(declared) == len(MSD.tags) + len(MTT.tags) + 6
+    assert len(declared) == len(MSD.tags) + len(MTT.tags) + 8
     happy = declared["musicnn_msd_happy"]
     assert isinstance(happy, types.Float)
     assert happy.query is NumericQuery  # musicnn_msd_happy:0.9.. works
@@ -154,7 +154,7 @@ def test_settings_validate():
     assert settings.models == ("msd", "mtt")
     assert settings.stored_fields() == (
         "musicnn_msd_happy", "musicnn_mtt_fast", "musicnn_genre", "musicnn_mood",
-        "musicnn_tags",
+        "musicnn_energy", "musicnn_tags",
     )
 
 
@@ -188,7 +188,7 @@ class TestDeriveFields:
             mtt={"classical": 2.0, "fast": 0.5},
         )
         derived = derive_fields(results, FieldSettings(threshold=0.9))
-        assert derived["musicnn_genre"] == "classical"
+        assert derived["musicnn_genre"] == "Classical"
         assert derived["musicnn_mood"] == "happy"
         assert derived["musicnn_tags"] == "happy; classical; jazz"
         assert derived["musicnn_msd_happy"] == pytest.approx(0.9938, abs=1e-4)
@@ -218,10 +218,11 @@ class TestDeriveFields:
         assert derived["musicnn_msd_rock"] == round(float(results["msd"][0]), 4)
 
     def test_only_enabled_models_count(self):
-        results = reference_scores(mtt={"classical": 4.0}, msd={"jazz": 1.0})
+        results = reference_scores(mtt={"classical": 4.0}, msd={"blues": 3.0})
         settings = FieldSettings.from_config(None, 0.9, ["msd"])
         derived = derive_fields(results, settings)
-        assert derived["musicnn_genre"] == "jazz"
+        assert derived["musicnn_genre"] == "Blues"
+        assert derived["musicnn_energy"] == ""  # energy is MTT's
         assert not any(name.startswith("musicnn_mtt_") for name in derived)
         missing = derive_fields({"msd": results["msd"]}, FieldSettings())
         assert "musicnn_mtt_fast" not in missing

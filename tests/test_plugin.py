@@ -43,6 +43,15 @@ MSD_HAPPY = fields.score_field("msd", "happy")
 MSD_SAD = fields.score_field("msd", "sad")
 MSD_ROCK = fields.score_field("msd", "rock")
 MTT_FAST = fields.score_field("mtt", "fast")
+#: The default: both models, MTT on a share of the patches.
+DEFAULT_MODELS = ["msd", "mtt"]
+DEFAULT_SHARES = {"mtt": 0.34}
+
+
+def default_version(**options) -> str:
+    return fields.analysis_version(
+        DEFAULT_MODELS, patch_shares=DEFAULT_SHARES, **options
+    )
 
 
 # Audio fixtures -------------------------------------------------------------
@@ -173,14 +182,18 @@ class TestCommand(MusicnnHelper):
         assert "analysed 2 tracks" in output
         assert "0 failed" in output
         for item in map(self.item, items):
-            assert item[fields.VERSION_FIELD] == fields.analysis_version(["msd"])
+            assert item[fields.VERSION_FIELD] == default_version()
             assert 0.0 <= item[MSD_HAPPY] <= 1.0
+            assert 0.0 <= item[MTT_FAST] <= 1.0
             assert item[fields.GENRE_FIELD]
-            assert item[fields.MOOD_FIELD]
+            assert fields.MOOD_FIELD in item  # "" where the evidence is weak
+            assert fields.ENERGY_FIELD in item
             assert fields.TAGS_FIELD in item
+            assert item[fields.LABELS_FIELD].startswith(
+                f"{fields.LABELS_VERSION}:shipped:"
+            )
             assert item[fields.ANALYZED_FIELD] > 0
             assert fields.ERROR_FIELD not in item
-            assert MTT_FAST not in item  # mtt is not enabled by default
         with self.store() as store:
             assert set(store.item_ids()) == {item.id for item in items}
 
@@ -198,28 +211,37 @@ class TestCommand(MusicnnHelper):
 
     def test_a_new_model_set_is_a_new_version(self, excerpts):
         item = self.add_file(excerpts[0])
-        self.musicnn()
-        assert "analysed 1 track" in self.musicnn("-m", "msd,mtt")
+        self.musicnn("-m", "msd")
+        assert MTT_FAST not in self.item(item)
+        assert "analysed 1 track" in self.musicnn()
         item = self.item(item)
-        assert item[fields.VERSION_FIELD] == fields.analysis_version(["msd", "mtt"])
+        assert item[fields.VERSION_FIELD] == default_version()
         assert MTT_FAST in item  # in the default scores once mtt runs
+
+    def test_a_new_patch_share_is_a_new_version(self, excerpts):
+        item = self.add_file(excerpts[0])
+        self.musicnn()
+        self.config["musicnn"]["patch_share"] = {"mtt": 1}
+        assert "analysed 1 track" in self.musicnn()
+        assert self.item(item)[fields.VERSION_FIELD] == fields.analysis_version(
+            DEFAULT_MODELS
+        )
 
     def test_fast_mode_samples_and_a_full_analysis_supersedes_it(self, bundled_music):
         item = self.add_file(sorted(bundled_music.glob("*.ogg"))[0])
         self.config["musicnn"]["fast_patches"] = 2
-        fast_version = fields.analysis_version(["msd"], patch_budget=2)
+        fast_version = default_version(patch_budget=2)
 
         assert "analysed 1 track" in self.musicnn("--fast")
         assert self.item(item)[fields.VERSION_FIELD] == fast_version
         with self.store() as store:
             assert store.get(item.id)["msd"].n_patches == 2
+            assert store.get(item.id)["mtt"].n_patches == 1  # its share of 2
         assert "analysed 0 tracks; skipped 1" in self.musicnn("--fast")
 
         # A full run replaces the estimate; fast runs then keep the full one.
         assert "analysed 1 track" in self.musicnn()
-        assert self.item(item)[fields.VERSION_FIELD] == fields.analysis_version(
-            ["msd"]
-        )
+        assert self.item(item)[fields.VERSION_FIELD] == default_version()
         self.config["musicnn"]["fast"] = True
         assert "analysed 0 tracks; skipped 1" in self.musicnn()
 
@@ -431,6 +453,20 @@ class TestWriteMood(MusicnnHelper):
         assert mutagen.File(item.path).tags["MOOD"] == [mood]  # the raw Vorbis tag
         assert "analysed 0 tracks; skipped 1" in self.musicnn()
 
+    def test_an_abstained_mood_removes_the_mood_tag(self, excerpts):
+        # The orchestral excerpt has no clear mood; the library and the file
+        # say "happy" (what an earlier release's argmax wrote).
+        orchestral = next(c for c in excerpts if c.stem.startswith("kaufman"))
+        item = self.add_file(orchestral)
+        item[fields.MOOD_FIELD] = "happy"
+        item.store()
+        item.write()
+        assert mutagen.File(item.path).tags["MOOD"] == ["happy"]
+        self.musicnn("--write")
+        assert self.item(item)[fields.MOOD_FIELD] == ""
+        assert "MOOD" not in mutagen.File(item.path).tags
+        assert "analysed 0 tracks; skipped 1" in self.musicnn()
+
 
 class TestBadFiles(MusicnnHelper):
     def test_bad_files_get_an_error_and_nothing_else_changes(
@@ -533,7 +569,7 @@ class TestImport(MusicnnHelper, ImportHelper):
         assert broken[fields.ERROR_FIELD] == "file is truncated"
         good = [item for item in items if item.id != broken.id]
         for item in good:
-            assert item[fields.VERSION_FIELD] == fields.analysis_version(["msd"])
+            assert item[fields.VERSION_FIELD] == default_version()
             assert fields.ERROR_FIELD not in item
             assert os.path.isabs(item.path)
         with self.store() as store:
@@ -633,7 +669,9 @@ class TestCookbook(MusicnnHelper):
             path.name: path.read_text().split("\n") for path in playlists.iterdir()
         }
         # Four clips are too few for every playlist (sad, chill) to fill.
-        for name in ("happy.m3u", "party.m3u", "instrumental.m3u", "jazz.m3u"):
+        for name in (
+            "happy.m3u", "party.m3u", "instrumental.m3u", "jazz.m3u", "loud-fast.m3u"
+        ):
             assert written[name][0], f"{name} is empty"
         per_genre = [name for name in written if name.startswith("genre-")]
         assert len(per_genre) >= 3

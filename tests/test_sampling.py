@@ -123,3 +123,21 @@ def test_a_read_locates_its_patches_among_its_own_frames():
     assert frames.stop - frames.start == PATCH_FRAMES
     # The margin keeps the read's zero-padded edge frames out of the patch.
     assert frames.start * HOP_LENGTH >= sampling.MARGIN_SAMPLES
+
+
+@pytest.mark.parametrize(
+    ("n_patches", "share", "expected"),
+    [(100, 0.34, 34), (58, 0.34, 20), (1, 0.34, 1), (3, 0.01, 1), (48, 1.0, 48)],
+)
+def test_a_share_takes_the_ceiling_of_its_part_spread_evenly(
+    n_patches, share, expected
+):
+    chosen = sampling.share_patches(n_patches, share)
+    assert len(chosen) == expected
+    np.testing.assert_array_equal(chosen, sampling.choose_patches(n_patches, expected))
+
+
+@pytest.mark.parametrize("share", [0.0, -0.5, 1.5])
+def test_a_share_outside_zero_to_one_is_refused(share):
+    with pytest.raises(ValueError, match="share"):
+        sampling.share_patches(10, share)

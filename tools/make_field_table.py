@@ -1,7 +1,8 @@
 """Generate the field table of docs/fields.md from the code.
 
 Every tag of every model, its field name, and whether it takes part in
-``musicnn_genre``/``musicnn_mood`` or is in the default ``scores``
+``musicnn_genre`` (as which lastgenre genre), ``musicnn_mood`` or
+``musicnn_energy``, or is in the default ``scores``
 selection, from ``models.py`` and ``fields.py``, so the documentation cannot
 drift from the code. The table replaces what lies between the two marker
 comments in docs/fields.md.
@@ -19,7 +20,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from beetsplug.musicnn import fields  # noqa: E402
+from beetsplug.musicnn import fields, genres, moods  # noqa: E402
 from beetsplug.musicnn.models import MODELS  # noqa: E402
 
 DOC = REPO_ROOT / "docs" / "fields.md"
@@ -28,12 +29,17 @@ END = "<!-- END FIELD TABLE -->"
 
 
 def role(model: str, tag: str) -> str:
-    roles = []
+    """What the tag takes part in: ``genre`` (and the lastgenre name it
+    becomes), ``mood`` (valence-like) or ``energy``."""
     if tag in fields.GENRE_TAGS.get(model, ()):
-        roles.append("genre")
-    if tag in fields.MOOD_TAGS.get(model, ()):
-        roles.append("mood")
-    return ", ".join(roles)
+        return f"genre: {genres.canonical_genre(fields.tag_label(tag))}"
+    if tag in moods.VALENCE_MOODS.get(model, ()):
+        return "mood"
+    for axis in moods.ENERGY_AXES:
+        if model == axis.model and tag in (*axis.high_tags, *axis.low_tags):
+            label = axis.high_label if tag in axis.high_tags else axis.low_label
+            return f"energy: {label}"
+    return ""
 
 
 def table() -> str:
@@ -43,7 +49,7 @@ def table() -> str:
         lines += [
             f"### `{spec.key}`: {spec.description}",
             "",
-            "| Field | Tag | Label in genre/mood/tags | Candidate for "
+            "| Field | Tag | Label in `musicnn_tags` | Candidate for "
             "| In default `scores` |",
             "|---|---|---|---|---|",
         ]

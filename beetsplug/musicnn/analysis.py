@@ -10,7 +10,10 @@ This is the public Python API; it needs no beets library::
 Models are loaded once per process (see :func:`backends.load_backend`) and
 reused by every later call. ``analyze(path, patch_budget=48)`` is fast mode:
 it listens to 48 patches spread over the track instead of all of them, and
-decodes only their audio (see :mod:`sampling`).
+decodes only their audio (see :mod:`sampling`). ``analyze(path,
+patch_shares={"mtt": 0.34})`` lets MTT listen to a third of the patches
+(:func:`sampling.share_patches`) while MSD hears them all; the log-mel
+spectrogram is computed once for both.
 """
 
 from __future__ import annotations
@@ -93,6 +96,7 @@ def analyze_signal(
     backend: str = "onnx",
     overlap: float = 0.0,
     threads: int = 1,
+    patch_shares: Mapping[str, float] | None = None,
     timings: dict[str, float] | None = None,
 ) -> dict[str, ModelResult]:
     """Run the models on a 16 kHz mono signal.
@@ -109,6 +113,9 @@ def analyze_signal(
         Share of each 3-second patch shared with the next; 0 is the reference.
     threads : int
         Intra-op threads of the runtime.
+    patch_shares : mapping model key -> float in (0, 1], optional
+        Share of the patches each model listens to (default 1: all), see
+        :func:`sampling.share_patches`.
     timings : dict, optional
         If given, seconds spent in ``features`` and ``inference`` are added to it.
     """
@@ -118,7 +125,12 @@ def analyze_signal(
             features.log_mel_spectrogram(y), features.patch_hop(overlap)
         )
     return analyze_patches(
-        batch, models, backend=backend, threads=threads, timings=timings
+        batch,
+        models,
+        backend=backend,
+        threads=threads,
+        patch_shares=patch_shares,
+        timings=timings,
     )
 
 
@@ -128,6 +140,7 @@ def analyze_patches(
     *,
     backend: str = "onnx",
     threads: int = 1,
+    patch_shares: Mapping[str, float] | None = None,
     timings: dict[str, float] | None = None,
 ) -> dict[str, ModelResult]:
     """Run the models on log-mel patches and average their outputs.
@@ -136,20 +149,25 @@ def analyze_patches(
     ----------
     batch : np.ndarray, shape (n, 187, 96)
         Log-mel patches (:func:`features.patches`) of one track.
-    models, backend, threads, timings
+    models, backend, threads, patch_shares, timings
         As for :func:`analyze_signal`.
     """
     timings = {} if timings is None else timings
+    shares = {get_model(m).key: share for m, share in (patch_shares or {}).items()}
     results = {}
     for key in models:
         spec = get_model(key)
+        share = shares.get(spec.key, 1.0)
+        heard = batch if share == 1.0 else batch[
+            sampling.share_patches(len(batch), share)
+        ]
         with _timed(timings, "inference"):
-            prediction = load_backend(backend, spec.key, threads).predict(batch)
+            prediction = load_backend(backend, spec.key, threads).predict(heard)
         results[spec.key] = ModelResult(
             model=spec.key,
             scores=prediction.scores.mean(axis=0),
             embedding=prediction.embeddings.mean(axis=0),
-            n_patches=len(batch),
+            n_patches=len(heard),
         )
     return results
 
@@ -162,6 +180,7 @@ def analyze(
     overlap: float = 0.0,
     threads: int = 1,
     patch_budget: int | None = None,
+    patch_shares: Mapping[str, float] | None = None,
 ) -> Analysis:
     """Analyse one audio file with MusicNN.
 
@@ -175,6 +194,9 @@ def analyze(
         Fast mode: analyse this many patches spread over the track, decoding
         only their audio. ``None``, or a budget at least the track's patch
         count, analyses every patch (the faithful analysis).
+    patch_shares : mapping model key -> float in (0, 1], optional
+        Share of the patches (of the budget, in fast mode) each model
+        listens to; default 1 (all). See :func:`sampling.share_patches`.
 
     Raises
     ------
@@ -199,7 +221,12 @@ def analyze(
     else:
         batch, duration = sampled
     results = analyze_patches(
-        batch, models, backend=backend, threads=threads, timings=timings
+        batch,
+        models,
+        backend=backend,
+        threads=threads,
+        patch_shares=patch_shares,
+        timings=timings,
     )
     return Analysis(
         path=str(path),

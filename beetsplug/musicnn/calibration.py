@@ -47,7 +47,7 @@ import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from os import PathLike
 from pathlib import Path
 
@@ -100,6 +100,20 @@ class Calibration:
     @property
     def models(self) -> tuple[str, ...]:
         return tuple(self.stats)
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """A digest of the statistics (not the provenance): two calibrations
+        with one fingerprint give every track the same strengths."""
+        import hashlib  # here: only runs need it, not every `beet` start
+
+        digest = hashlib.sha256()
+        for key in sorted(self.stats):
+            stats = self.stats[key]
+            digest.update(key.encode())
+            for values in (stats.mu, stats.sigma):
+                digest.update(np.round(values, 5).astype("<f8").tobytes())
+        return digest.hexdigest()[:16]
 
     def z_scores(self, model: str, scores: np.ndarray) -> np.ndarray:
         """How many reference spreads each tag's logit lies above the mean."""

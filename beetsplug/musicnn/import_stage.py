@@ -39,7 +39,7 @@ class ImportAnalyser:
         self.lib = lib
         self.settings = settings
         # The importer writes the files itself after the plugin stages.
-        self.options = settings.run_options(write=False)
+        self.options = settings.run_options(write=False, library_path=lib.path)
         self.store = store
         self.pool: AnalysisPool | DaskPool | None = None
         self.broken = False

@@ -44,6 +44,10 @@ class AnalysisSettings:
     #: Fast mode: patches analysed per track (``analyze(patch_budget=)``);
     #: None analyses every patch.
     patch_budget: int | None = None
+    #: ``((model, share), ...)``: the share of the patches a model listens
+    #: to (``analyze(patch_shares=)``); a model not named hears them all.
+    #: A tuple, not a dict, so that the settings stay hashable.
+    patch_shares: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,9 @@ class Job:
     item_id: int
     #: Absolute path, resolved by the caller (workers have no beets library).
     path: str
+    #: The models to run for this file when not all of the settings' (the
+    #: others' stored results are current); ``None``: all of them.
+    models: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +103,10 @@ def check_settings(settings: AnalysisSettings) -> None:
         raise ValueError(f"threads must be >= 1, not {settings.threads}")
     if settings.patch_budget is not None and settings.patch_budget < 1:
         raise ValueError(f"patch_budget must be >= 1, not {settings.patch_budget}")
+    for model, share in settings.patch_shares:
+        get_model(model)
+        if not 0 < share <= 1:
+            raise ValueError(f"the patch share of {model} must be in (0, 1]")
 
 
 def internal_error(error: BaseException) -> str:

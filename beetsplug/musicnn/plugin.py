@@ -29,7 +29,7 @@ from beets.plugins import BeetsPlugin
 from . import fields, radio, recovery
 from .import_stage import ImportAnalyser
 from .models import MODELS
-from .rederive import rederive
+from .rederive import rederive, relabel
 from .runner import analyse_selection
 from .selection import all_item_ids, file_mtime, select
 from .settings import DEFAULT_CONFIG, Settings
@@ -197,8 +197,17 @@ class MusicnnPlugin(BeetsPlugin):
             "--rederive",
             action="store_true",
             default=False,
-            help="recompute the fields from stored results, without audio "
-            "(after a change of `scores` or `threshold`)",
+            help="recompute the fields of the matching items from stored "
+            "results, without audio (every run does it by itself for items "
+            "whose labels are out of date)",
+        )
+        parser.add_option(
+            "--calibrate",
+            action="store_true",
+            default=False,
+            help="fit the calibration of strengths to this library's stored "
+            "results (no audio decoded), save it beside the library and, with "
+            "`calibration: library`, re-derive every item's fields",
         )
         parser.add_option(
             "--fast",
@@ -263,8 +272,12 @@ class MusicnnPlugin(BeetsPlugin):
             scheduler=opts.scheduler,
             max_time=opts.max_time,
         )
-        options = settings.run_options(write=ui.should_write(opts.write))
+        write = ui.should_write(opts.write)
         store = self.store(lib)
+        if opts.calibrate:
+            self.calibrate(lib, settings, store, args, write)
+            return
+        options = settings.run_options(write=write, library_path=lib.path)
         if opts.rederive:
             counts = rederive(lib, args, options, store)
             ui.print_(
@@ -279,12 +292,22 @@ class MusicnnPlugin(BeetsPlugin):
             lib, args, options, store, force=opts.force, on_selected=show
         )
         if opts.pretend:
+            partial = sum(1 for mask in selection.needed if mask)
+            stale = len(selection.stale_labels) + len(selection.results_current)
+            lacking = f" ({partial:,} only with the models they lack)" * bool(partial)
             ui.print_(
-                f"musicnn: would analyse {len(selection):,} items; "
-                f"{selection.skipped:,} are up to date."
+                f"musicnn: would analyse {len(selection):,} items{lacking}; "
+                f"{selection.skipped:,} are up to date, of which "
+                f"{stale:,} would get their labels re-derived from stored results."
             )
             return
+        # Labels first: it takes seconds, and an interrupted scan keeps them.
+        relabelled = relabel(lib, selection.stale_labels, options, store).updated
+        relabelled += relabel(
+            lib, selection.results_current, options, store, version=options.version
+        ).updated
         summary = analyse_selection(lib, selection, settings, options, store)
+        summary.relabelled = relabelled
         # A nightly run that stops at its time limit still prunes: it may
         # never reach the end of a large library in one night.
         if not args and not (summary.interrupted or summary.error):
@@ -297,6 +320,56 @@ class MusicnnPlugin(BeetsPlugin):
             ui.print_(f"musicnn radio: {line}")
         if summary.exit_status:
             _exit_after_cli_exit(lib, summary.exit_status)
+
+    def calibrate(
+        self,
+        lib: Library,
+        settings: Settings,
+        store: ResultStore,
+        args: list[str],
+        write: bool,
+    ) -> None:
+        """``beet musicnn --calibrate``: fit on the stored results of the
+        current analysis, save beside the library, re-derive if in force."""
+        from .library_calibration import calibration_path, fit_library
+
+        if args:
+            raise ui.UserError(
+                "musicnn: --calibrate fits on the whole library; it takes no query"
+            )
+        path = calibration_path(lib.path)
+        if path is None:
+            raise ui.UserError(
+                "musicnn: an in-memory library has nowhere to keep a calibration"
+            )
+        # The versions to fit on do not depend on the calibration in force.
+        shipped = replace(settings, calibration="shipped").run_options(write=write)
+        fitted = fit_library(
+            store,
+            settings.models,
+            shipped.current_versions,
+            library_name=os.fsdecode(lib.path),
+        )
+        try:
+            fitted.save(path)
+        except OSError as exc:
+            raise ui.UserError(f"musicnn: cannot save {path}: {exc}") from None
+        tracks = fitted.provenance["sources"][0]["tracks"]
+        ui.print_(f"musicnn: calibrated on {tracks:,} analysed items; saved {path}.")
+        if settings.calibration != "library":
+            ui.print_(
+                "musicnn: strengths still use the shipped calibration; set "
+                "`calibration: library` in the musicnn configuration to use "
+                "this one (the next `beet musicnn` then re-derives every item's "
+                "fields from stored results, no audio decoded)."
+            )
+            return
+        options = settings.run_options(write=write, library_path=lib.path)
+        counts = rederive(lib, [], options, store)
+        ui.print_(
+            f"musicnn: re-derived the fields of {counts.updated:,} items against "
+            f"this library; {counts.missing:,} have no stored results yet."
+        )
 
     # Import
 
@@ -345,7 +418,13 @@ class MusicnnPlugin(BeetsPlugin):
         if item.id is not None:
             self._removed_ids.add(item.id)
 
-    def _before_write(self, item: Item, path: bytes, **_: Any) -> None:
+    def _before_write(
+        self, item: Item, path: bytes, tags: dict | None = None, **_: Any
+    ) -> None:
+        if tags is not None and tags.get(fields.MOOD_FIELD) == "":
+            # The mood rules abstained: remove the file's MOOD tag (None
+            # deletes it) rather than write an empty one or keep an old mood.
+            tags[fields.MOOD_FIELD] = None
         if item.id is not None and fields.VERSION_FIELD in item:
             self._mtimes_before_write[item.id] = file_mtime(os.fsdecode(path))
 

@@ -11,7 +11,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TextIO
 
@@ -54,6 +54,13 @@ class RunSummary:
     analysed: int = 0
     skipped: int = 0
     failed: int = 0
+    #: Up-to-date items whose fields were derived again from the store
+    #: because their labels revision was stale (no audio decoded).
+    relabelled: int = 0
+    #: Of the ``analysed``, those analysed only with the models they lacked
+    #: (the others' stored results were current), and which models those were.
+    partial: int = 0
+    partial_models: set[str] = field(default_factory=set)
     #: Seconds of audio in the files analysed successfully.
     audio_seconds: float = 0.0
     wall_seconds: float = 0.0
@@ -82,6 +89,10 @@ class RunSummary:
             return EXIT_INTERRUPTED
         return EXIT_STOPPED if self.error else 0
 
+    def add_partial(self, models: Iterable[str]) -> None:
+        self.partial += 1
+        self.partial_models.update(models)
+
     def add_stage_seconds(self, timings: Mapping[str, float]) -> None:
         for stage, seconds in timings.items():
             self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + seconds
@@ -104,10 +115,21 @@ class RunSummary:
 
     def text(self) -> str:
         """The end-of-run paragraph, e.g. for ``ui.print_``."""
+        analysed = f"musicnn: analysed {_plural(self.analysed, 'track')}"
+        if self.partial:
+            analysed += (
+                f" ({self.partial:,} only with the models they lacked: "
+                f"{', '.join(sorted(self.partial_models))})"
+            )
         parts = [
-            f"musicnn: analysed {_plural(self.analysed, 'track')}",
+            analysed,
             f"skipped {self.skipped:,} already up to date",
         ]
+        if self.relabelled:
+            parts[-1] += (
+                f" (re-derived the labels of {self.relabelled:,} from stored "
+                "results, no audio decoded)"
+            )
         failed = f"{self.failed:,} failed"
         if self.failed:
             failed += f" (see why with: {FAILED_QUERY})"

@@ -60,7 +60,9 @@ def analyse_selection(
     summary = RunSummary(skipped=selection.skipped)
     started = time.monotonic()
     if len(selection):
-        jobs: Iterator[Job] = iter_jobs(lib, selection.ids)
+        jobs: Iterator[Job] = iter_jobs(
+            lib, selection.ids, selection.needed, options.models
+        )
         budget = None if settings.max_time is None else TimeBudget(settings.max_time)
         if budget is not None:
             jobs = budget.jobs(jobs)
@@ -154,6 +156,8 @@ def _count(summary: RunSummary, progress: Progress, outcome: Outcome) -> None:
         if DAMAGED_FRAMES in outcome.notes:
             summary.damaged += 1
         summary.analysed += 1
+        if outcome.job.models is not None:
+            summary.add_partial(outcome.job.models)
         summary.audio_seconds += outcome.analysis.duration
         summary.add_stage_seconds(outcome.analysis.timings)
         progress.advance()

@@ -129,6 +129,29 @@ def choose_patches(
     return np.floor(centres).astype(int)
 
 
+def share_patches(n_patches: int, share: float) -> np.ndarray:
+    """Indices of the patches a model with a patch *share* listens to.
+
+    The ``patch_share`` setting lets a second model listen to part of each
+    track only (``{mtt: 0.34}``: MTT hears a third of the patches MSD
+    hears): ``max(1, ceil(n_patches * share))`` patches spread evenly by
+    :func:`choose_patches`. This function is the one rule for it: the
+    analysis uses it, and so does the label evaluation
+    (``bench/eval_labels.py``), which computes every patch once and derives
+    each share from them.
+
+    Parameters
+    ----------
+    n_patches : int >= 1
+        Patches the track has (in fast mode, the patches of its budget).
+    share : float in (0, 1]
+        1 selects every patch.
+    """
+    if not 0.0 < share <= 1.0:
+        raise ValueError(f"share must be in (0, 1], not {share}")
+    return choose_patches(n_patches, max(1, math.ceil(n_patches * share)))
+
+
 def read_alignment(native_rate: int) -> int:
     """Step, in 16 kHz samples, of the sample indices a read may start on.
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from beets.library import Item
 
-from . import fields
+from . import fields, genres
 from .options import RunOptions
 from .selection import file_mtime
 
@@ -33,8 +34,10 @@ FIXED_FIELDS = frozenset(
     {
         fields.GENRE_FIELD,
         fields.MOOD_FIELD,
+        fields.ENERGY_FIELD,
         fields.TAGS_FIELD,
         fields.VERSION_FIELD,
+        fields.LABELS_FIELD,
         fields.ANALYZED_FIELD,
         fields.ERROR_FIELD,
     }
@@ -64,13 +67,23 @@ def scores_by_model(results: Mapping[str, Any]) -> dict[str, Any]:
     return {model: result.scores for model, result in results.items()}
 
 
+def label_fields(results: Mapping[str, Any], options: RunOptions) -> dict[str, Any]:
+    """The fields derived from one track's numbers (scores, genre, mood,
+    energy, tags) and the labels revision they were derived under."""
+    derived = dict(
+        fields.derive_fields(
+            scores_by_model(results), options.field_settings, options.calibration
+        )
+    )
+    derived[fields.LABELS_FIELD] = options.labels
+    return derived
+
+
 def derived_fields(
     results: Mapping[str, Any], options: RunOptions, analyzed_at: float
 ) -> dict[str, Any]:
     """All the item fields for one track's results."""
-    derived = dict(
-        fields.derive_fields(scores_by_model(results), options.field_settings)
-    )
+    derived = label_fields(results, options)
     derived[fields.VERSION_FIELD] = options.version
     derived[fields.ANALYZED_FIELD] = analyzed_at
     return derived
@@ -85,9 +98,12 @@ def apply_results(
 
 
 def set_genres(item: Item, options: RunOptions) -> None:
+    """With ``write_genre``, ``genres`` = the genre and its parents in
+    lastgenre's tree (``["Heavy Metal", "Rock"]``), so that ``beet ls
+    genres:Rock`` finds heavy metal."""
     genre = item.get(fields.GENRE_FIELD, with_album=False)
     if options.write_genre and genre:
-        item.genres = [genre]
+        item.genres = genres.lineage(genre)
 
 
 def file_snapshot(item: Item, options: RunOptions) -> tuple:
@@ -195,11 +211,23 @@ class ResultSaver:
             return item, []
         before = file_snapshot(item, self.options)
         analyzed_at = time.time()
-        apply_results(item, outcome.analysis.results, self.options, analyzed_at)
+        results = dict(outcome.analysis.results)
+        # A job for the models an item lacked: the others' stored results
+        # are current and complete the item's fields.
+        kept = {
+            model: stored
+            for model, stored in self.store.get(item_id).items()
+            if model in self.options.models and model not in results
+        } if outcome.job.models is not None else {}
+        apply_results(item, {**kept, **results}, self.options, analyzed_at)
         write_tags(item, self.options, before)
-        return item, stored_results(
+        new = stored_results(
             item.id, outcome.analysis, self.options, outcome.job.path, analyzed_at
         )
+        # Writing tags moved the file's mtime; the kept results follow it.
+        return item, new + [
+            replace(stored, mtime=new[0].mtime) for stored in kept.values()
+        ]
 
     def __enter__(self) -> ResultSaver:
         return self

@@ -123,6 +123,18 @@ class Selection:
     #: A compact array: 8 bytes per item even for a whole library.
     ids: array = field(default_factory=lambda: array("q"))
     skipped: int = 0
+    #: Current items whose labels revision is stale: their fields are
+    #: derived again from the store, without decoding (among ``skipped``).
+    stale_labels: array = field(default_factory=lambda: array("q"))
+    #: For each of ``ids``, which of the run's models it needs, as a bit mask
+    #: over ``options.models`` (bit ``i``: model ``i``); 0 means all of them.
+    #: An item analysed by some of the models, whose results are current,
+    #: needs only the others (a model was added).
+    needed: array = field(default_factory=lambda: array("q"))
+    #: Items none of whose models need analysing, although the item's
+    #: version is another run's (a model was removed): their fields are
+    #: derived again from the store, and they take this run's version.
+    results_current: array = field(default_factory=lambda: array("q"))
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -159,7 +171,9 @@ def select(
     force: bool = False,
     on_selected: Callable[[Item], None] | None = None,
 ) -> Selection:
-    """Find the matching items that need an analysis (all of them if ``force``)."""
+    """Find the matching items that need an analysis (all of them if
+    ``force``), which of the models each needs, and among the others those
+    whose labels are stale."""
     selection = Selection()
     versions = options.current_versions
     for ids, items in iter_pages(lib, query):
@@ -167,18 +181,80 @@ def select(
         for item in items:
             if not force and is_current(lib, item, versions, mtimes.get(item.id)):
                 selection.skipped += 1
+                if item.get(fields.LABELS_FIELD, with_album=False) != options.labels:
+                    selection.stale_labels.append(item.id)
+                continue
+            needed = 0 if force else needed_models(lib, item, options, store)
+            if needed == NOTHING_NEEDED:
+                selection.skipped += 1
+                selection.results_current.append(item.id)
                 continue
             selection.ids.append(item.id)
+            selection.needed.append(needed)
             if on_selected is not None:
                 on_selected(item)
     return selection
 
 
-def iter_jobs(lib: Library, ids: Iterable[int]) -> Iterator[Job]:
-    """A pool job per id, read from the library only when the pool asks."""
+#: :func:`needed_models` of an item whose every model's results are current.
+NOTHING_NEEDED = -1
+
+
+def needed_models(
+    lib: Library, item: Item, options: RunOptions, store: ResultStore
+) -> int:
+    """Which of the run's models ``item`` needs, as a bit mask over
+    ``options.models``: 0 for all of them, :data:`NOTHING_NEEDED` for none.
+
+    A model is not needed when its stored result is of the file as it is
+    now and its part of the stored version (``fields.model_versions``) is
+    one this run counts as current: adding a model to ``models`` analyses
+    only that model.
+    """
+    stored = store.get(item.id)
+    if not stored:
+        return 0
+    mtime = file_mtime(absolute_path(lib, item))
+    current = {
+        model: {fields.model_versions(v).get(model) for v in options.current_versions}
+        for model in options.models
+    }
+    mask = 0
+    for bit, model in enumerate(options.models):
+        result = stored.get(model)
+        if (
+            result is None
+            or result.mtime != mtime
+            or fields.model_versions(result.version).get(model) not in current[model]
+        ):
+            mask |= 1 << bit
+    if mask == 0:
+        return NOTHING_NEEDED
+    return 0 if mask == (1 << len(options.models)) - 1 else mask
+
+
+def models_of(mask: int, models: Sequence[str]) -> tuple[str, ...] | None:
+    """The models a :func:`needed_models` mask names; ``None`` for all."""
+    if mask == 0:
+        return None
+    return tuple(model for bit, model in enumerate(models) if mask >> bit & 1)
+
+
+def iter_jobs(
+    lib: Library,
+    ids: Iterable[int],
+    needed: Iterable[int] | None = None,
+    models: Sequence[str] = (),
+) -> Iterator[Job]:
+    """A pool job per id, read from the library only when the pool asks;
+    ``needed`` masks (:func:`needed_models`, over ``models``) limit a job to
+    the models its item lacks."""
+    from itertools import repeat
+
     from .jobs import Job
 
-    for item_id in ids:
+    masks = repeat(0) if needed is None else needed
+    for item_id, mask in zip(ids, masks, strict=False):  # repeat() is endless
         item = lib.get_item(item_id)
         if item is not None:  # removed while the run went on
-            yield Job(item_id, absolute_path(lib, item))
+            yield Job(item_id, absolute_path(lib, item), models_of(mask, models))

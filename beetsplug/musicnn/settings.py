@@ -22,11 +22,18 @@ from .options import RunOptions
 BACKENDS = ("onnx", "essentia")
 #: Where the analysis runs: this machine's process pool, or a Dask cluster.
 EXECUTORS = ("local", "dask")
+#: Where calibrated strengths come from (``library_calibration.SOURCES``).
+CALIBRATIONS = ("shipped", "library")
 
 DEFAULT_CONFIG: dict[str, Any] = {
     # Analyse imported items during `beet import`.
     "auto": True,
-    "models": ["msd"],
+    # MSD (last.fm's vocabulary) hears every patch; MTT (which knows
+    # classical music, and loud/quiet/fast/slow) a share of them.
+    "models": ["msd", "mtt"],
+    # Share of each track's patches a model listens to (1 = all); a model
+    # not named hears them all. See docs/configuration.md for its cost.
+    "patch_share": {"mtt": 0.34},
     # Worker processes; "auto" fits the cores and the memory.
     "workers": "auto",
     "backend": "onnx",
@@ -37,6 +44,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "fast": False,
     "fast_patches": DEFAULT_PATCH_BUDGET,
     "threshold": fields.DEFAULT_THRESHOLD,
+    # Strengths against the shipped reference corpus, or against this
+    # library (`beet musicnn --calibrate` fits it).
+    "calibration": "shipped",
     # Tags that get a musicnn_<model>_<tag> field: names, "all" or "default".
     "scores": ["default"],
     # Also put musicnn_genre into the genre tag (item.genres) and
@@ -104,6 +114,11 @@ class Settings:
     nice: bool = True
     #: Seconds after which a run starts no new file; ``None``: no limit.
     max_time: float | None = None
+    #: ``((model, share), ...)`` of the enabled models that hear a share of
+    #: the patches (``patch_share``); the others hear them all.
+    patch_shares: tuple[tuple[str, float], ...] = ()
+    #: ``shipped`` or ``library`` (``library_calibration.SOURCES``).
+    calibration: str = "shipped"
 
     @classmethod
     def from_config(
@@ -132,8 +147,9 @@ class Settings:
             executor = "dask"
         else:
             scheduler = config["dask_scheduler"].get()
+        models = parse_models(models)
         settings = cls(
-            models=parse_models(models),
+            models=models,
             workers=parse_workers(workers),
             backend=parse_choice("backend", config["backend"].get(), BACKENDS),
             overlap=parse_number("overlap", config["overlap"].get(), upper_open=True),
@@ -149,6 +165,10 @@ class Settings:
             max_time=parse_duration(
                 "max_time", config["max_time"].get() if max_time is None else max_time
             ),
+            patch_shares=parse_patch_shares(config["patch_share"].get(), models),
+            calibration=parse_choice(
+                "calibration", config["calibration"].get(), CALIBRATIONS
+            ),
         )
         settings.field_settings()  # check the score selection now
         return settings
@@ -161,7 +181,19 @@ class Settings:
         except ValueError as exc:
             raise ConfigError("scores", str(exc)) from None
 
-    def run_options(self, *, write: bool) -> RunOptions:
+    def run_options(
+        self, *, write: bool, library_path: str | bytes | None = None
+    ) -> RunOptions:
+        """What a run needs; with ``calibration: library``, the calibration
+        fitted beside the library at ``library_path`` (a ``UserError`` if
+        there is none)."""
+        calibration = None
+        if self.calibration != "shipped":
+            from .library_calibration import load_calibration
+
+            calibration = load_calibration(
+                self.calibration, library_path or ":memory:", self.models
+            )
         return RunOptions(
             models=self.models,
             backend=self.backend,
@@ -171,6 +203,9 @@ class Settings:
             write_mood=self.write_mood,
             write=write,
             patch_budget=self.patch_budget,
+            patch_shares=self.patch_shares,
+            calibration=calibration,
+            calibration_source=self.calibration,
         )
 
     def analysis_settings(self) -> Any:
@@ -182,6 +217,7 @@ class Settings:
             overlap=self.overlap,
             threads=1,
             patch_budget=self.patch_budget,
+            patch_shares=self.patch_shares,
         )
 
     def worker_count(self, jobs: int) -> int:
@@ -242,6 +278,31 @@ def parse_number(key: str, value: Any, *, upper_open: bool = False) -> float:
     if not (0 <= value < 1 if upper_open else 0 <= value <= 1):
         raise ConfigError(key, f"{value} is not in {bounds}")
     return float(value)
+
+
+def parse_patch_shares(value: Any, models: tuple[str, ...]) -> tuple:
+    """``{mtt: 0.34}`` -> ``(("mtt", 0.34),)`` for the enabled models, in
+    their order; a share of 1 is left out (the model hears every patch)."""
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        raise ConfigError(
+            "patch_share", f"{value!r} is not a mapping like {{mtt: 0.34}}"
+        )
+    shares = {}
+    for name, share in value.items():
+        try:
+            key = get_model(str(name)).key
+        except ValueError as exc:
+            raise ConfigError("patch_share", str(exc)) from None
+        if isinstance(share, bool) or not isinstance(share, int | float):
+            raise ConfigError("patch_share", f"{name}: {share!r} is not a number")
+        if not 0 < share <= 1:
+            raise ConfigError("patch_share", f"{name}: {share} is not in (0, 1]")
+        shares[key] = float(share)
+    return tuple(
+        (key, shares[key]) for key in models if shares.get(key, 1.0) < 1.0
+    )
 
 
 def parse_bool(key: str, value: Any) -> bool:

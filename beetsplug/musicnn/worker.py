@@ -86,11 +86,12 @@ def _analyse(job: Job, settings: AnalysisSettings) -> Outcome:
     try:
         result = analyze(
             job.path,
-            settings.models,
+            job.models or settings.models,
             backend=settings.backend,
             overlap=settings.overlap,
             threads=settings.threads,
             patch_budget=settings.patch_budget,
+            patch_shares=dict(settings.patch_shares),
         )
     except AudioError as error:
         return Outcome(job, None, one_line(error.reason))
