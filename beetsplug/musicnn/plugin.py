@@ -23,7 +23,7 @@ import confuse
 from beets import logging, ui
 from beets.plugins import BeetsPlugin
 
-from . import fields, radio, runner
+from . import family_commands, fields, radio, report_command, runner
 from .models import MODELS
 from .runner import ImportAnalyser, analyse_selection
 from .settings import DEFAULT_CONFIG, Settings
@@ -43,6 +43,7 @@ class MusicnnPlugin(BeetsPlugin):
     def __init__(self) -> None:
         super().__init__("musicnn")
         self.config.add(DEFAULT_CONFIG)
+        self.config.add(family_commands.DEFAULT_CONFIG)
         # Typed fields make `musicnn_msd_happy:0.4..` and numeric sorts work.
         self.item_types = fields.item_types()
         #: Open result stores by library and thread: an SQLite connection
@@ -176,6 +177,8 @@ class MusicnnPlugin(BeetsPlugin):
             command,
             radio.similar_subcommand(self),
             radio.radio_subcommand(self),
+            family_commands.families_subcommand(self),
+            report_command.report_subcommand(self),
         ]
 
     def musicnn_command(self, lib: Library, opts: Any, args: list[str]) -> None:
@@ -213,6 +216,8 @@ class MusicnnPlugin(BeetsPlugin):
         # New embeddings change what sounds like the seeds.
         for line in radio.refresh_playlists(self, lib):
             ui.print_(f"musicnn radio: {line}")
+        for line in family_commands.refresh_family_playlists(self, lib):
+            ui.print_(f"musicnn families: {line}")
 
     # Import
 

@@ -287,6 +287,48 @@ def neighbour_precision(vectors: np.ndarray, labels: Sequence, k: int) -> np.nda
     return (labels[nearest] == labels[:, None]).mean(axis=1)
 
 
+def nearest_neighbours(
+    vectors: np.ndarray, k: int, chunk_rows: int = 2048
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` most similar other rows of every row (cosine, as the radio).
+
+    Parameters
+    ----------
+    vectors : np.ndarray, shape (n, d)
+        Unit vectors (:func:`normalize`).
+    k : int
+        Neighbours per row; fewer if there are not ``k`` other rows.
+    chunk_rows : int
+        Rows compared with all the others at a time: memory is
+        ``chunk_rows * n`` float32 (2048 x 50,000: 400 MB).
+
+    Returns
+    -------
+    (np.ndarray, np.ndarray), shapes (n, k)
+        Row indices (int32), most similar first (ties: lower row first), and
+        their similarities (float32).
+    """
+    data = np.asarray(vectors, dtype=np.float32)
+    n = len(data)
+    k = max(min(k, n - 1), 0)
+    rows = np.empty((n, k), dtype=np.int32)
+    values = np.empty((n, k), dtype=np.float32)
+    if k == 0:
+        return rows, values
+    for start in range(0, n, chunk_rows):
+        block = data[start : start + chunk_rows] @ data.T
+        own = np.arange(start, start + len(block))
+        block[own - start, own] = -np.inf
+        top = np.argpartition(-block, k - 1, axis=1)[:, :k]
+        top_values = np.take_along_axis(block, top, axis=1)
+        order = np.lexsort((top, -top_values), axis=1)
+        rows[start : start + len(block)] = np.take_along_axis(top, order, axis=1)
+        values[start : start + len(block)] = np.take_along_axis(
+            top_values, order, axis=1
+        )
+    return rows, values
+
+
 # The index of a library ------------------------------------------------------
 
 

@@ -1,0 +1,128 @@
+"""``beet musicnn-report``: the library as one self-contained HTML page.
+
+beets glue: the items come from a beets query (:mod:`catalog`), the
+families from :mod:`family_commands`, the numbers of the page from
+:mod:`report_data` and the page itself from :mod:`report_page`. plotly,
+umap-learn and scikit-learn (the ``report`` extra) are imported only when a
+report is written.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import time
+from typing import TYPE_CHECKING, Any
+
+from beets import ui
+
+from . import family_commands, radio
+
+if TYPE_CHECKING:
+    from beets.library import Library
+
+    from .store import ResultStore
+
+#: Where the report goes without ``-o``.
+DEFAULT_OUTPUT = "musicnn-report.html"
+
+
+def write_report(
+    lib: Library,
+    store: ResultStore,
+    model: str,
+    query: list[str],
+    output: str,
+    k: int | None = None,
+) -> dict[str, Any]:
+    """Write the report of the items of ``query`` to ``output``; returns
+    a summary (``items``, ``families``, ``bytes``, ``seconds``).
+
+    Raises
+    ------
+    beets.ui.UserError
+        Without the extra, on an empty or unanalysed selection, or if the
+        file cannot be written.
+    """
+    family_commands.require_extra("plotly", "umap", "sklearn")
+    from . import report_data, report_page
+
+    started = time.perf_counter()
+    family_set = family_commands.make_families(lib, store, model, query, k)
+    payload = report_data.build(
+        family_set,
+        model=model,
+        query=shlex.join(query),
+        title=_title(lib, query),
+    )
+    page = report_page.render(payload)
+    target = os.path.abspath(os.path.expanduser(output))
+    try:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        partial = target + ".part"
+        with open(partial, "w", encoding="utf-8") as out:
+            out.write(page)
+        os.replace(partial, target)
+    except OSError as exc:
+        raise ui.UserError(
+            f"musicnn: cannot write the report {target}: {exc}"
+        ) from None
+    return {
+        "path": target,
+        "items": len(family_set.selection.catalog),
+        "families": len(family_set.families),
+        "bytes": len(page.encode("utf-8")),
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def _title(lib: Library, query: list[str]) -> str:
+    name = os.path.basename(os.fsdecode(lib.path)) or "library"
+    return f"{name}: {' '.join(query)}" if query else name
+
+
+def report_subcommand(plugin: Any) -> ui.Subcommand:
+    """``beet musicnn-report``: write the map, charts and families as HTML."""
+    command = ui.Subcommand(
+        "musicnn-report", help="write an HTML map and charts of what MusicNN heard"
+    )
+    parser = command.parser
+    parser.usage = (
+        "beet musicnn-report [options] [QUERY]\n"
+        "Write one self-contained HTML page (it works offline) of the items "
+        "matching QUERY (all without one): a map by sound, charts of the "
+        "labels, and the sound-alike families."
+    )
+    parser.add_option(
+        "-o",
+        "--output",
+        default=DEFAULT_OUTPUT,
+        metavar="FILE",
+        help=f"the HTML file to write (default: {DEFAULT_OUTPUT})",
+    )
+    parser.add_option(
+        "-k",
+        "--families",
+        dest="k",
+        type="int",
+        metavar="N",
+        help="draw N families (default: chosen automatically)",
+    )
+
+    def run(lib: Library, opts: Any, args: list[str]) -> None:
+        summary = write_report(
+            lib,
+            plugin.store(lib),
+            radio.radio_model(plugin.config),
+            args,
+            opts.output,
+            opts.k,
+        )
+        ui.print_(
+            f"musicnn: wrote {summary['path']} ({summary['items']:,} items, "
+            f"{summary['families']} families, {summary['bytes'] / 2**20:.1f} MB, "
+            f"{summary['seconds']:.1f} s)"
+        )
+
+    command.func = run
+    return command
