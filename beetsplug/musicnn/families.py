@@ -94,8 +94,9 @@ def cluster(vectors: np.ndarray, ids: np.ndarray, k: int | None = None) -> Parti
     vectors : np.ndarray, shape (n, d)
         Unit vectors (:func:`similarity.normalize`), one per item.
     ids : np.ndarray, shape (n,)
-        The items' ids: they fix the order, so the result does not depend
-        on the order of the rows.
+        The items' ids: they only order equal vectors. Rows are put in an
+        order of their content first, so the result depends neither on the
+        order of the rows nor on the ids of the tracks.
     k : int, optional
         Number of families; chosen by silhouette without it.
 
@@ -123,19 +124,22 @@ def cluster(vectors: np.ndarray, ids: np.ndarray, k: int | None = None) -> Parti
             f"{k} families of {n} items: at most {n // MIN_FAMILY_SIZE} "
             f"(each needs {MIN_FAMILY_SIZE} tracks)"
         )
-    order = np.argsort(np.asarray(ids), kind="stable")
-    data = np.asarray(vectors, dtype=np.float32)[order]
+    data = np.asarray(vectors, dtype=np.float32)
+    order = canonical_order(data, np.asarray(ids))
+    data = data[order]
     dimensions = min(REDUCED_DIMENSIONS, data.shape[1], n)
     reduced = PCA(dimensions, svd_solver="full", random_state=SEED).fit_transform(data)
     silhouettes: dict[int, float] = {}
+    distinct = len(np.unique(_content_keys(data), axis=0))
     if k is None:
-        k, silhouettes = _choose_k(reduced, np.asarray(ids)[order])
+        k, silhouettes = _choose_k(reduced, data, distinct)
+    k = min(k, distinct)  # k-means cannot make more groups than points
     model = KMeans(k, n_init=N_INIT, random_state=SEED).fit(reduced)
     labels = model.labels_.astype(np.int64)
     centres = _unit(np.stack([data[labels == j].mean(axis=0) for j in range(k)]))
     closeness = np.einsum("ij,ij->i", data, centres[labels])
     labels = _drop_outliers(labels, closeness, k)
-    labels = _number_by_size(labels, np.asarray(ids)[order])
+    labels = _number_by_size(labels, np.arange(n))
     # back to the caller's row order
     out_labels = np.empty(n, dtype=np.int64)
     out_closeness = np.empty(n, dtype=np.float32)
@@ -144,17 +148,33 @@ def cluster(vectors: np.ndarray, ids: np.ndarray, k: int | None = None) -> Parti
     return Partition(out_labels, out_closeness, int(labels.max() + 1), silhouettes)
 
 
-def _choose_k(reduced: np.ndarray, ids: np.ndarray) -> tuple[int, dict[int, float]]:
+def _content_keys(vectors: np.ndarray) -> np.ndarray:
+    """The vectors rounded to 1e-3 (float noise of the index's mean does
+    not move them), as integers."""
+    return np.rint(np.asarray(vectors, dtype=np.float64) * 1000).astype(np.int64)
+
+
+def canonical_order(vectors: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Rows sorted by their content (ties: by id): the same tracks give the
+    same order whatever their ids, so importing a library in another order
+    gives the same families."""
+    keys = _content_keys(vectors)
+    return np.lexsort((ids, *keys.T[::-1]))
+
+
+def _choose_k(
+    reduced: np.ndarray, vectors: np.ndarray, distinct: int
+) -> tuple[int, dict[int, float]]:
     """The number of families with the best silhouette on a sample."""
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
 
-    sample = _sample(ids, SAMPLE_SIZE)
+    sample = _sample(vectors, SAMPLE_SIZE)
     points = reduced[sample]
     scores: dict[int, float] = {}
-    candidates = family_range(len(ids))
+    candidates = family_range(len(vectors))
     for k in candidates:
-        if k < 2:
+        if k < 2 or k > min(distinct, len(points) - 1):
             continue
         labels = KMeans(k, n_init=2, random_state=SEED).fit_predict(points)
         if len(set(labels.tolist())) < 2:
@@ -193,7 +213,7 @@ def _drop_outliers(labels: np.ndarray, closeness: np.ndarray, k: int) -> np.ndar
 
 
 def _number_by_size(labels: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Renumber families largest first (ties: smallest item id first);
+    """Renumber families largest first (ties: first row first);
     families left with fewer than :data:`MIN_FAMILY_SIZE` tracks dissolve
     into outliers."""
     keys = []
