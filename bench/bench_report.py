@@ -163,7 +163,8 @@ def render_seconds(path: Path, runs: int) -> list[float]:
             started = time.perf_counter()
             driver.get(path.as_uri())
             driver.implicitly_wait(0)
-            while not driver.execute_script("return document.body.dataset.ready === '1'"):
+            ready = "return document.body.dataset.ready === '1'"
+            while not driver.execute_script(ready):
                 if time.perf_counter() - started > 120:
                     raise RuntimeError("the report did not render in 120 s")
                 time.sleep(0.05)
@@ -193,7 +194,8 @@ def main() -> None:
             with contextlib.redirect_stdout(io.StringIO()):
                 bench_similar.build(folder, args.items)
             add_labels(folder, args.items)
-            print(f"built {args.items:,} items in {time.perf_counter() - started:.0f} s")
+            seconds = time.perf_counter() - started
+            print(f"built {args.items:,} items in {seconds:.0f} s")
         measure(folder, "families-k")  # builds the embedding index once
         report = measure(folder, "report")
         pca = measure(folder, "report-pca")

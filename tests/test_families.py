@@ -182,7 +182,7 @@ class TestFamilyPlaylistsSetting(FamilyHelper):
 
     def test_a_bad_entry_is_a_clear_error(self, family_segments):
         self.add_segments(family_segments[:4], analyse=False)
-        with pytest.raises(ui.UserError, match="family_playlists.*folder name"):
+        with pytest.raises(ui.UserError, match=r"family_playlists.*folder name"):
             self.musicnn()
 
 
@@ -213,7 +213,8 @@ class TestFamiliesErrors(FamilyHelper):
         # As if scikit-learn were not installed: the import system finds
         # nothing for a module set to None in sys.modules.
         monkeypatch.setitem(sys.modules, "sklearn", None)
-        with pytest.raises(ui.UserError, match=r"pip install 'beets-musicnn\[report\]'"):
+        extra = r"pip install 'beets-musicnn\[report\]'"
+        with pytest.raises(ui.UserError, match=extra):
             self.families()
 
 
