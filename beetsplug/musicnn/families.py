@@ -185,12 +185,15 @@ def _choose_k(
     return max(scores, key=lambda k: (round(scores[k], 4), -k)), scores
 
 
-def _sample(ids: np.ndarray, size: int) -> np.ndarray:
-    """Rows of at most ``size`` items chosen by a hash of their ids (the
-    same items whatever the row order; adding items changes few of them)."""
-    if len(ids) <= size:
-        return np.arange(len(ids))
-    hashed = (ids.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(11)
+def _sample(vectors: np.ndarray, size: int) -> np.ndarray:
+    """Rows of at most ``size`` items chosen by a hash of their content (the
+    same tracks whatever their ids or order; adding tracks changes few)."""
+    if len(vectors) <= size:
+        return np.arange(len(vectors))
+    weights = np.random.default_rng(SEED).integers(1, 2**31, size=vectors.shape[1])
+    with np.errstate(over="ignore"):
+        hashed = (_content_keys(vectors) * weights).sum(axis=1)
+        hashed = hashed * np.int64(0x9E3779B97F4A7C1)
     return np.sort(np.argsort(hashed, kind="stable")[:size])
 
 

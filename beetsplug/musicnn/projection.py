@@ -71,10 +71,12 @@ def project(vectors: np.ndarray, method: str = "umap") -> np.ndarray:
 def _umap(reduced: np.ndarray) -> np.ndarray:
     import warnings
 
-    import umap
-
     n = len(reduced)
     with warnings.catch_warnings():
+        # umap-learn warns at import that its TensorFlow variant is unavailable
+        warnings.simplefilter("ignore", ImportWarning)
+        import umap
+
         # umap warns that a seed means one thread: that is the point here.
         warnings.filterwarnings(
             "ignore", message=".*random_state.*", category=UserWarning
