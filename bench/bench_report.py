@@ -47,14 +47,41 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 GENRES = [
-    "Rock", "Pop", "Electronic", "Jazz", "Classical", "Heavy Metal", "Folk",
-    "Hip-Hop", "Ambient", "Blues", "Country", "Soul", "Punk", "Techno",
-    "Reggae", "Funk", "House", "Indie Rock", "Opera", "Chillout",
+    "Rock",
+    "Pop",
+    "Electronic",
+    "Jazz",
+    "Classical",
+    "Heavy Metal",
+    "Folk",
+    "Hip-Hop",
+    "Ambient",
+    "Blues",
+    "Country",
+    "Soul",
+    "Punk",
+    "Techno",
+    "Reggae",
+    "Funk",
+    "House",
+    "Indie Rock",
+    "Opera",
+    "Chillout",
 ]
 MOODS = ["happy", "sad", "mellow", "party", "chill", "", ""]
 ENERGIES = ["loud", "quiet", "fast", "slow", ""]
-TAGS = ["guitar", "piano", "male vocalists", "female vocalists", "beat", "strings",
-        "drums", "synth", "instrumental", "acoustic"]
+TAGS = [
+    "guitar",
+    "piano",
+    "male vocalists",
+    "female vocalists",
+    "beat",
+    "strings",
+    "drums",
+    "synth",
+    "instrumental",
+    "acoustic",
+]
 
 
 def peak_rss_mb() -> float:
@@ -90,8 +117,11 @@ def add_labels(folder: Path, n_items: int) -> None:
                 (i, f"x/{i}.mp3".encode(), f"title {i}"),
             )
             if i % 4 == 0:
-                reason = ["no such file", "file is empty", "damaged audio data, "
-                          "nothing decodable"][i % 3]
+                reason = [
+                    "no such file",
+                    "file is empty",
+                    "damaged audio data, nothing decodable",
+                ][i % 3]
                 rows.append((i, fields.ERROR_FIELD, reason))
         db.executemany(
             "INSERT INTO item_attributes (entity_id, key, value) VALUES (?, ?, ?)", rows
@@ -121,7 +151,11 @@ def child(folder: Path, what: str) -> dict:
         summary = report_command.write_report(
             lib, store, "msd", [], str(folder / f"{what}.html")
         )
-        result = {"bytes": summary["bytes"], "families": summary["families"]}
+        result = {
+            "bytes": summary["bytes"],
+            "families": summary["families"],
+            "timings": summary["timings"],
+        }
     else:
         k = 12 if what == "families-k" else None
         family_set = family_commands.make_families(lib, store, "msd", [], k)
@@ -137,6 +171,8 @@ def child(folder: Path, what: str) -> dict:
             "k_scores": family_set.partition.silhouettes,
         }
     result["seconds"] = time.perf_counter() - started
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    result["cpu_seconds"] = usage.ru_utime + usage.ru_stime
     result["peak_mb"] = peak_rss_mb()
     result["before_mb"] = before
     return result
@@ -200,12 +236,14 @@ def main() -> None:
         report = measure(folder, "report")
         pca = measure(folder, "report-pca")
         print(
-            f"report (UMAP map): {report['seconds']:.1f} s, peak RSS "
+            f"report (UMAP map): {report['seconds']:.1f} s "
+            f"(CPU {report['cpu_seconds']:.0f} s), peak RSS "
             f"{report['peak_mb']:.0f} MB, HTML {report['bytes'] / 2**20:.1f} MB, "
-            f"{report['families']} families"
+            f"{report['families']} families; stages {report['timings']}"
         )
         print(
-            f"baseline, PCA map: {pca['seconds']:.1f} s, peak RSS "
+            f"baseline, PCA map: {pca['seconds']:.1f} s "
+            f"(CPU {pca['cpu_seconds']:.0f} s), peak RSS "
             f"{pca['peak_mb']:.0f} MB: UMAP costs "
             f"{report['seconds'] / pca['seconds']:.1f}x the whole PCA report"
         )
@@ -213,11 +251,13 @@ def main() -> None:
         fixed = measure(folder, "families-k")
         print(
             f"families (automatic k = {families['families']}, printing every item): "
-            f"{families['seconds']:.1f} s, peak RSS {families['peak_mb']:.0f} MB, "
+            f"{families['seconds']:.1f} s (CPU {families['cpu_seconds']:.0f} s), "
+            f"peak RSS {families['peak_mb']:.0f} MB, "
             f"{families['outliers']:,} outliers"
         )
         print(
-            f"baseline, -k 12: {fixed['seconds']:.1f} s: choosing k costs "
+            f"baseline, -k 12: {fixed['seconds']:.1f} s "
+            f"(CPU {fixed['cpu_seconds']:.0f} s): choosing k costs "
             f"{families['seconds'] / fixed['seconds']:.2f}x"
         )
         print("family names:", "; ".join(families["names"]))

@@ -36,7 +36,8 @@ def write_report(
     k: int | None = None,
 ) -> dict[str, Any]:
     """Write the report of the items of ``query`` to ``output``; returns
-    a summary (``items``, ``families``, ``bytes``, ``seconds``).
+    a summary (``path``, ``items``, ``families``, ``bytes``, ``seconds``, and
+    ``timings`` of the stages).
 
     Raises
     ------
@@ -49,6 +50,7 @@ def write_report(
 
     started = time.perf_counter()
     family_set = family_commands.make_families(lib, store, model, query, k)
+    families_seconds = time.perf_counter() - started
     payload = report_data.build(
         family_set,
         model=model,
@@ -73,6 +75,7 @@ def write_report(
         "families": len(family_set.families),
         "bytes": len(page.encode("utf-8")),
         "seconds": time.perf_counter() - started,
+        "timings": {"families": round(families_seconds, 2), **payload["timings"]},
     }
 
 
