@@ -186,7 +186,7 @@
       showlegend: true,
       legend: small
         ? { orientation: "h", x: 0, y: -0.02, yanchor: "top", font: { size: 10 }, itemsizing: "constant" }
-        : { x: 1, xanchor: "right", y: 1, bgcolor: "rgba(255,255,255,0.8)", font: { size: 11 }, itemsizing: "constant" },
+        : { x: 1, xanchor: "right", y: 0.93, bgcolor: "rgba(255,255,255,0.8)", font: { size: 11 }, itemsizing: "constant" },
       annotations: familyAnnotations(),
       paper_bgcolor: "#fff", plot_bgcolor: "#fff",
       hoverlabel: { align: "left" },
@@ -344,7 +344,7 @@
   }
 
   // Wiring -------------------------------------------------------------------
-  document.getElementById("summary").textContent = N.toLocaleString("en") + " analysed tracks · model " + D.model +
+  document.getElementById("summary").textContent = D.library + " · " + N.toLocaleString("en") + " analysed tracks · model " + D.model +
     (D.query ? " · query " + D.query : "") + " · " + D.families.length + " families · generated " + D.generated;
   colourSelect.addEventListener("change", () => { state.colour = colourSelect.value; drawMap(); });
   familiesBox.addEventListener("change", () => Plotly.relayout(mapDiv, { annotations: familyAnnotations() }));

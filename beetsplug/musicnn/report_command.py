@@ -55,7 +55,8 @@ def write_report(
         family_set,
         model=model,
         query=shlex.join(query),
-        title=_title(lib, query),
+        title=_title(query),
+        library=os.fsdecode(lib.path),
     )
     page = report_page.render(payload)
     target = os.path.abspath(os.path.expanduser(output))
@@ -79,9 +80,8 @@ def write_report(
     }
 
 
-def _title(lib: Library, query: list[str]) -> str:
-    name = os.path.basename(os.fsdecode(lib.path)) or "library"
-    return f"{name}: {' '.join(query)}" if query else name
+def _title(query: list[str]) -> str:
+    return f"your library: {' '.join(query)}" if query else "your library"
 
 
 def report_subcommand(plugin: Any) -> ui.Subcommand:

@@ -97,7 +97,8 @@ def build(
     *,
     model: str,
     query: str = "",
-    title: str = "library",
+    title: str = "your library",
+    library: str = "",
     projection_method: str = "umap",
 ) -> dict[str, Any]:
     """The report's payload (JSON-ready) for a :class:`FamilySet`.
@@ -112,6 +113,8 @@ def build(
         The beets query of the report, shell-quoted (``""``: all items).
     title : str
         Shown at the top of the page.
+    library : str
+        The library database's path, shown under the title.
     projection_method : str
         See :func:`projection.project`.
     """
@@ -176,6 +179,7 @@ def build(
 
     return {
         "title": title,
+        "library": library,
         "generated": time.strftime("%Y-%m-%d %H:%M"),
         "model": model,
         "query": query,
