@@ -41,7 +41,7 @@ MAX_FAMILIES = 16
 #: A family smaller than this is not worth a playlist.
 MIN_FAMILY_SIZE = 3
 #: Items used to choose the number of families.
-SAMPLE_SIZE = 6000
+SAMPLE_SIZE = 4000
 #: A track whose distance to its family's centre exceeds the family's mean
 #: distance by this many standard deviations stays out of every family.
 OUTLIER_Z = 2.5
@@ -176,7 +176,7 @@ def _choose_k(
     for k in candidates:
         if k < 2 or k > min(distinct, len(points) - 1):
             continue
-        labels = KMeans(k, n_init=2, random_state=SEED).fit_predict(points)
+        labels = KMeans(k, n_init=1, random_state=SEED).fit_predict(points)
         if len(set(labels.tolist())) < 2:
             continue
         scores[k] = float(silhouette_score(points, labels))

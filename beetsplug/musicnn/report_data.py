@@ -125,14 +125,16 @@ def build(
     n = len(catalog)
     timings: dict[str, float] = {}
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     positions = projection.project(selection.vectors, projection_method)
     timings["projection"] = time.perf_counter() - started
-    started = time.perf_counter()
+    timings["projection_cpu"] = time.process_time() - cpu
+    started, cpu = time.perf_counter(), time.process_time()
     neighbour_rows, neighbour_similarity = similarity.nearest_neighbours(
         selection.vectors, NEIGHBOURS
     )
     timings["neighbours"] = time.perf_counter() - started
+    timings["neighbours_cpu"] = time.process_time() - cpu
 
     tag_names = sorted({tag for tags in catalog.tags for tag in tags[:TOP_TAGS]})
     tag_code = {tag: i for i, tag in enumerate(tag_names)}
