@@ -128,7 +128,9 @@ def report_subcommand(plugin: Any) -> ui.Subcommand:
         )
         ui.print_(
             f"musicnn: wrote {summary['path']} ({summary['items']:,} items, "
-            f"{summary['families']} families, {summary['bytes'] / 2**20:.1f} MB, "
+            f"{summary['families']} "
+            f"{'family' if summary['families'] == 1 else 'families'}, "
+            f"{summary['bytes'] / 2**20:.1f} MB, "
             f"{summary['seconds']:.1f} s)"
         )
 
