@@ -393,3 +393,25 @@ class TestReportErrors(MusicnnHelper):
         blocker.write_text("")
         with pytest.raises(ui.UserError, match="cannot write the report"):
             self.run_command("musicnn-report", "-o", str(blocker / "r.html"))
+
+
+# The numbers of the page ------------------------------------------------------------
+
+
+def test_failure_reasons_group_without_paths_and_numbers():
+    from beetsplug.musicnn.report_data import failure_reason
+
+    assert failure_reason("no such file") == "no such file"
+    assert failure_reason(
+        "[Errno 13] Permission denied: '/music/a b/x.mp3'"
+    ) == failure_reason("[Errno 13] Permission denied: '/music/other.flac'")
+    assert "/music" not in failure_reason("cannot open /music/x.mp3 at 12 s")
+
+
+def test_quantised_strengths_keep_missing_values_apart():
+    import numpy as np
+
+    from beetsplug.musicnn.report_data import MISSING, quantise
+
+    values = quantise(np.array([0.0, 0.5, 1.0, np.nan, 1.7]))
+    assert values.tolist() == [0, 127, 254, MISSING, 254]
