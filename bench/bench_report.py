@@ -143,13 +143,13 @@ def child(folder: Path, what: str) -> dict:
     started = time.perf_counter()
     result: dict = {}
     if what in ("report", "report-pca"):
-        from beetsplug.musicnn import report_data
-
-        if what == "report-pca":
-            build = report_data.build
-            report_data.build = lambda *a, **k: build(*a, **k, projection_method="pca")
         summary = report_command.write_report(
-            lib, store, "msd", [], str(folder / f"{what}.html")
+            lib,
+            store,
+            "msd",
+            [],
+            str(folder / f"{what}.html"),
+            projection="pca" if what == "report-pca" else "umap",
         )
         result = {
             "bytes": summary["bytes"],

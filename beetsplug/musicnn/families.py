@@ -86,6 +86,27 @@ def family_range(n_items: int) -> range:
     return range(min(MIN_FAMILIES, max(largest, 1)), max(largest, 1) + 1)
 
 
+def import_libraries() -> None:
+    """Import scikit-learn's parts used here now (see
+    :func:`projection.import_libraries`)."""
+    import sklearn.cluster
+    import sklearn.decomposition
+    import sklearn.metrics  # noqa: F401
+
+
+def check_size(n_items: int, k: int | None = None) -> None:
+    """Raise ``ValueError`` if ``n_items`` cannot make (``k``) families."""
+    if n_items < MIN_FAMILY_SIZE:
+        raise ValueError(
+            f"{n_items} analysed items: families need at least {MIN_FAMILY_SIZE}"
+        )
+    if k is not None and not 1 <= k <= n_items // MIN_FAMILY_SIZE:
+        raise ValueError(
+            f"{k} families of {n_items} items: at most "
+            f"{n_items // MIN_FAMILY_SIZE} (each needs {MIN_FAMILY_SIZE} tracks)"
+        )
+
+
 def cluster(vectors: np.ndarray, ids: np.ndarray, k: int | None = None) -> Partition:
     """Cluster unit vectors into families.
 
@@ -115,15 +136,7 @@ def cluster(vectors: np.ndarray, ids: np.ndarray, k: int | None = None) -> Parti
     from sklearn.decomposition import PCA
 
     n = len(vectors)
-    if n < MIN_FAMILY_SIZE:
-        raise ValueError(
-            f"{n} analysed items: families need at least {MIN_FAMILY_SIZE}"
-        )
-    if k is not None and not 1 <= k <= n // MIN_FAMILY_SIZE:
-        raise ValueError(
-            f"{k} families of {n} items: at most {n // MIN_FAMILY_SIZE} "
-            f"(each needs {MIN_FAMILY_SIZE} tracks)"
-        )
+    check_size(n, k)
     data = np.asarray(vectors, dtype=np.float32)
     order = canonical_order(data, np.asarray(ids))
     data = data[order]

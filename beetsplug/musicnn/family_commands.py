@@ -131,10 +131,20 @@ def make_families(
         Without the extra, without analysed items, or with a bad ``k``.
     """
     require_extra("sklearn")
+    return families_of(analysed_or_fail(lib, store, model, query), k)
+
+
+def families_of(selection: AnalysedSelection, k: int | None = None) -> FamilySet:
+    """The named families of an :class:`AnalysedSelection`.
+
+    Raises
+    ------
+    beets.ui.UserError
+        With a ``k`` that does not fit the items.
+    """
     from . import families
     from .catalog import split_energy
 
-    selection = analysed_or_fail(lib, store, model, query)
     catalog = selection.catalog
     try:
         partition = families.cluster(selection.vectors, catalog.ids, k)

@@ -68,15 +68,31 @@ def project(vectors: np.ndarray, method: str = "umap") -> np.ndarray:
     return _unit_square(np.asarray(positions, dtype=np.float64))
 
 
-def _umap(reduced: np.ndarray) -> np.ndarray:
+def import_libraries() -> None:
+    """Import what :func:`project` needs (umap-learn, scikit-learn) now.
+
+    Python's import system is not safe for two threads importing the same
+    package at once: a caller that projects in a second thread imports here
+    first.
+    """
     import warnings
 
-    n = len(reduced)
+    import sklearn.decomposition  # noqa: F401
+
     with warnings.catch_warnings():
         # umap-learn warns at import that its TensorFlow variant is unavailable
         warnings.simplefilter("ignore", ImportWarning)
-        import umap
+        import umap  # noqa: F401
 
+
+def _umap(reduced: np.ndarray) -> np.ndarray:
+    import warnings
+
+    import_libraries()
+    import umap
+
+    n = len(reduced)
+    with warnings.catch_warnings():
         # umap warns that a seed means one thread: that is the point here.
         warnings.filterwarnings(
             "ignore", message=".*random_state.*", category=UserWarning

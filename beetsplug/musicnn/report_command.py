@@ -19,8 +19,11 @@ from beets import ui
 from . import family_commands, radio
 
 if TYPE_CHECKING:
+    import numpy as np
     from beets.library import Library
 
+    from .catalog import AnalysedSelection
+    from .family_commands import FamilySet
     from .store import ResultStore
 
 #: Where the report goes without ``-o``.
@@ -34,6 +37,7 @@ def write_report(
     query: list[str],
     output: str,
     k: int | None = None,
+    projection: str = "umap",
 ) -> dict[str, Any]:
     """Write the report of the items of ``query`` to ``output``; returns
     a summary (``path``, ``items``, ``families``, ``bytes``, ``seconds``, and
@@ -48,16 +52,18 @@ def write_report(
     family_commands.require_extra("plotly", "umap", "sklearn")
     from . import report_data, report_page
 
-    started, cpu = time.perf_counter(), time.process_time()
-    family_set = family_commands.make_families(lib, store, model, query, k)
-    families_seconds = time.perf_counter() - started
-    families_cpu = time.process_time() - cpu
+    started = time.perf_counter()
+    selection = family_commands.analysed_or_fail(lib, store, model, query)
+    family_set, positions, neighbours, timings = compute(selection, k, projection)
     payload = report_data.build(
         family_set,
+        positions,
+        neighbours,
         model=model,
         query=shlex.join(query),
         title=_title(query),
         library=os.fsdecode(lib.path),
+        timings=timings,
     )
     page = report_page.render(payload)
     target = os.path.abspath(os.path.expanduser(output))
@@ -77,12 +83,51 @@ def write_report(
         "families": len(family_set.families),
         "bytes": len(page.encode("utf-8")),
         "seconds": time.perf_counter() - started,
-        "timings": {
-            "families": round(families_seconds, 2),
-            "families_cpu": round(families_cpu, 2),
-            **payload["timings"],
-        },
+        "timings": payload["timings"],
     }
+
+
+def compute(
+    selection: AnalysedSelection, k: int | None, method: str = "umap"
+) -> tuple[FamilySet, np.ndarray, tuple[np.ndarray, np.ndarray], dict[str, float]]:
+    """The families, the map and the nearest neighbours of ``selection``.
+
+    The map is made in a second thread while this one makes the families
+    and the neighbours: UMAP's layout runs on one core (a fixed seed makes it
+    single-threaded, for a reproducible map), so on two cores the other
+    stages cost no extra time. Returns them with the seconds of each stage.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from . import families, projection, similarity
+    from .report_data import NEIGHBOURS
+
+    try:  # before the map starts: a bad -k fails at once
+        families.check_size(len(selection.catalog), k)
+    except ValueError as exc:
+        raise ui.UserError(f"musicnn: cannot make families: {exc}") from None
+    families.import_libraries()  # not in two threads at once
+    projection.import_libraries()
+    timings: dict[str, float] = {}
+
+    def timed(name, function, *args):
+        started = time.perf_counter()
+        result = function(*args)
+        timings[name] = time.perf_counter() - started
+        return result
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        positions = pool.submit(
+            timed, "projection", projection.project, selection.vectors, method
+        )
+        family_set = timed("families", family_commands.families_of, selection, k)
+        neighbours = timed(
+            "neighbours",
+            similarity.nearest_neighbours,
+            selection.vectors,
+            NEIGHBOURS,
+        )
+        return family_set, positions.result(), neighbours, timings
 
 
 def _title(query: list[str]) -> str:

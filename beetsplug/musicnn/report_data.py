@@ -1,9 +1,9 @@
 """The numbers of the report page, computed in Python and packed compactly.
 
-Everything the page shows is computed here, once: the map positions
+Everything the page shows is computed in Python, once: the map positions
 (:mod:`projection`), each point's nearest tracks (:func:`similarity.
-nearest_neighbours`, cosine, as the radio ranks), the families, counts and
-histograms. The page's script only draws.
+nearest_neighbours`, cosine, as the radio ranks) and the families come in;
+counts and histograms are made here. The page's script only draws.
 
 The payload is compact so that 50,000 points stay well under 20 MB: numbers
 travel as base64 typed arrays (little-endian), not one object per point;
@@ -94,12 +94,14 @@ def _default_strengths(available: Sequence[str]) -> list[str]:
 
 def build(
     family_set: FamilySet,
+    positions: np.ndarray,
+    neighbours: tuple[np.ndarray, np.ndarray],
     *,
     model: str,
     query: str = "",
     title: str = "your library",
     library: str = "",
-    projection_method: str = "umap",
+    timings: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """The report's payload (JSON-ready) for a :class:`FamilySet`.
 
@@ -107,6 +109,11 @@ def build(
     ----------
     family_set : FamilySet
         The analysed items, their vectors and families.
+    positions : np.ndarray, shape (n, 2)
+        The map (:func:`projection.project`), by row of the catalog.
+    neighbours : (np.ndarray, np.ndarray), shapes (n, k)
+        Each row's nearest rows and their similarities
+        (:func:`similarity.nearest_neighbours`).
     model : str
         The model whose embeddings place the points.
     query : str
@@ -115,26 +122,13 @@ def build(
         Shown at the top of the page.
     library : str
         The library database's path, shown under the title.
-    projection_method : str
-        See :func:`projection.project`.
+    timings : dict, optional
+        Seconds of the stages, kept in the payload.
     """
-    from . import projection, similarity
-
     selection = family_set.selection
     catalog = selection.catalog
     n = len(catalog)
-    timings: dict[str, float] = {}
-
-    started, cpu = time.perf_counter(), time.process_time()
-    positions = projection.project(selection.vectors, projection_method)
-    timings["projection"] = time.perf_counter() - started
-    timings["projection_cpu"] = time.process_time() - cpu
-    started, cpu = time.perf_counter(), time.process_time()
-    neighbour_rows, neighbour_similarity = similarity.nearest_neighbours(
-        selection.vectors, NEIGHBOURS
-    )
-    timings["neighbours"] = time.perf_counter() - started
-    timings["neighbours_cpu"] = time.process_time() - cpu
+    neighbour_rows, neighbour_similarity = neighbours
 
     tag_names = sorted({tag for tags in catalog.tags for tag in tags[:TOP_TAGS]})
     tag_code = {tag: i for i, tag in enumerate(tag_names)}
@@ -239,5 +233,5 @@ def build(
             "count": NEIGHBOURS,
             "where": query,
         },
-        "timings": {name: round(value, 2) for name, value in timings.items()},
+        "timings": {name: round(value, 2) for name, value in (timings or {}).items()},
     }
