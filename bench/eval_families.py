@@ -89,6 +89,16 @@ def purity(labels: np.ndarray, sources: np.ndarray) -> float:
     return hits / len(sources)
 
 
+def cohesion(labels: np.ndarray, sources: np.ndarray) -> dict[str, float]:
+    """For each source family, the share of its tracks in its commonest
+    family (1.0: the source is not split)."""
+    out = {}
+    for source in sorted(set(sources.tolist())):
+        members = labels[sources == source]
+        out[source] = Counter(members.tolist()).most_common(1)[0][1] / len(members)
+    return out
+
+
 def run(corpus: dict, rows: np.ndarray, k: int | None):
     from beetsplug.musicnn import families
 
@@ -139,6 +149,25 @@ def main() -> None:
                 + ", ".join(f"{j}: {s:.3f}" for j, s in partition.silhouettes.items())
                 + " | | | |"
             )
+    # Baselines: one family for everything, and the automatic families'
+    # sizes dealt out at random.
+    one = np.zeros(n, dtype=np.int64)
+    print(
+        f"| baseline: one family | 1 | 0 | {purity(one, sources):.2f} | "
+        f"{adjusted_rand_score(sources, one):.2f} |"
+    )
+    shuffles = np.random.default_rng(1)
+    random_scores = []
+    for _ in range(DRAWS):
+        dealt = shuffles.permutation(auto.labels)
+        random_scores.append(
+            (purity(dealt, sources), adjusted_rand_score(sources, dealt))
+        )
+    mean_purity, mean_ari = np.mean(random_scores, axis=0)
+    print(
+        f"| baseline: random, same sizes | {auto.k} | | {mean_purity:.2f} | "
+        f"{mean_ari:.2f} |"
+    )
     named = families.families(
         auto,
         everything + 1,
@@ -146,6 +175,12 @@ def main() -> None:
         corpus["moods"],
         [split_energy("")] * n,
         corpus["tags"],
+    )
+    together = cohesion(auto.labels, sources)
+    print(
+        "\nshare of each source family's tracks in its commonest family "
+        "(automatic k): "
+        + ", ".join(f"{source} {share:.2f}" for source, share in together.items())
     )
     print("\nfamilies (automatic k), with their source families:")
     for number, family in enumerate(named):
