@@ -85,7 +85,8 @@ class TestFamiliesCommand(FamilyHelper):
         assert len(listed) == len(set(listed))  # no track in two families
         outliers = len(items) - len(listed)
         if outliers:
-            assert f"{outliers} tracks fit no family" in output
+            tracks = "track fits" if outliers == 1 else "tracks fit"
+            assert f"{outliers} {tracks} no family" in output
         assert set(listed) <= {item.title for item in items}
 
     def test_segments_of_one_recording_mostly_share_a_family(self, family_segments):

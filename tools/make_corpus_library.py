@@ -33,6 +33,16 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 
+def resolve(manifest_path: str, corpus: Path) -> Path:
+    """The file a manifest path names (as the corpus branch's
+    ``make_labels_corpus.resolve``: ``shared:``, ``repo:`` or the corpus)."""
+    if manifest_path.startswith("shared:"):
+        return REPO_ROOT.parent / "shared" / "audio" / manifest_path[len("shared:") :]
+    if manifest_path.startswith("repo:"):
+        return REPO_ROOT / manifest_path[len("repo:") :]
+    return (corpus / manifest_path).resolve()
+
+
 def beet(folder: Path, *args: str) -> None:
     env = {**os.environ, "BEETSDIR": str(folder), "PYTHONPATH": str(REPO_ROOT)}
     subprocess.run(
@@ -66,7 +76,7 @@ def main() -> None:
         key = hashlib.sha1(row["path"].encode()).hexdigest()[:16]
         npz = args.corpus / "cache" / f"{key}.npz"
         if npz.exists():
-            path = str((args.corpus / row["path"]).resolve())
+            path = str(resolve(row["path"], args.corpus))
             cache[path] = npz
             packages[path] = row["package"]
     beet(folder, "import", "-A", "-s", *sorted(cache))
