@@ -88,7 +88,8 @@ class FamilySet:
                 "run `beet musicnn`"
             )
         if self.outliers:
-            lines.append(f"musicnn: {self.outliers:,} tracks fit no family (left out)")
+            tracks = "track fits" if self.outliers == 1 else "tracks fit"
+            lines.append(f"musicnn: {self.outliers:,} {tracks} no family (left out)")
         return lines
 
 
