@@ -15,7 +15,7 @@ library analysed by an older version has no energy field at all.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -68,10 +68,6 @@ class Catalog:
 
     def __len__(self) -> int:
         return len(self.ids)
-
-    def rows_of(self, item_ids: Iterable[int]) -> np.ndarray:
-        """Positions of ``item_ids`` (all in the catalog) in its lists."""
-        return np.searchsorted(self.ids, np.fromiter(item_ids, dtype=np.int64))
 
     def subset(self, rows: np.ndarray) -> Catalog:
         """The catalog of the items at ``rows`` (ascending)."""

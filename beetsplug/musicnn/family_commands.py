@@ -310,8 +310,8 @@ def families_subcommand(plugin: Any) -> ui.Subcommand:
     def run(lib: Library, opts: Any, args: list[str]) -> None:
         if opts.k is not None and opts.k < 1:
             raise ui.UserError(f"musicnn: -k must be at least 1, not {opts.k}")
-        fmt = radio.PlaylistFormat.from_config() if opts.m3u else None
-        del fmt  # checked early: a bad smartplaylist.output fails before work
+        if opts.m3u:  # a bad smartplaylist setting fails before the work
+            radio.PlaylistFormat.from_config()
         family_set = make_families(
             lib, plugin.store(lib), radio.radio_model(plugin.config), args, opts.k
         )
