@@ -40,10 +40,14 @@ import psutil
 from beets.library import Library
 from bench_ls import build_library
 
-from beetsplug.musicnn import fields, runner
+from beetsplug.musicnn import fields
 from beetsplug.musicnn.analysis import Analysis, ModelResult
+from beetsplug.musicnn.jobs import Job, Outcome
 from beetsplug.musicnn.models import EMBEDDING_SIZE, get_model
-from beetsplug.musicnn.pool import Job, Outcome
+from beetsplug.musicnn.options import RunOptions
+from beetsplug.musicnn.saving import ResultSaver
+from beetsplug.musicnn.selection import Selection
+from beetsplug.musicnn.selection import select as select_items
 from beetsplug.musicnn.store import ResultStore
 
 MODELS = ("msd",)
@@ -149,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
         with contextlib.redirect_stdout(io.StringIO()):
             lib = Library(str(db_path), str(music))
         store = ResultStore.for_library(db_path)
-        options = runner.RunOptions(
+        options = RunOptions(
             models=MODELS,
             backend="onnx",
             overlap=0.0,
@@ -168,15 +172,15 @@ def main(argv: list[str] | None = None) -> None:
                growth["mb"])  # fmt: skip
         del items
 
-        def select(on_selected: Callable) -> runner.Selection:
-            return runner.select(lib, [], options, store, on_selected=on_selected)
+        def select(on_selected: Callable) -> Selection:
+            return select_items(lib, [], options, store, on_selected=on_selected)
 
         selection = measure_select(select, "select (all need analysis)", total)
         assert len(selection) == total
 
         rng = np.random.default_rng(0)
         with peak_rss_growth() as growth:
-            saver = runner.ResultSaver(lib, store, options)
+            saver = ResultSaver(lib, store, options)
             with saver:
                 outcomes = (
                     saver.add(synthetic_outcome(item_id, f"/nowhere/{item_id}", rng))
@@ -191,7 +195,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\nresult store: {size / 2**20:,.0f} MiB, {size / stored:,.0f} B/item")
 
 
-def measure_select(select: Callable, name: str, total: int) -> runner.Selection:
+def measure_select(select: Callable, name: str, total: int) -> Selection:
     """Time ``select`` item by item (through its ``on_selected`` hook and the
     count of skipped items) and print the line."""
     with peak_rss_growth() as growth:

@@ -10,6 +10,7 @@ helper), real audio and real models; nothing is mocked.
 from __future__ import annotations
 
 import collections
+import logging
 import os
 import shutil
 import signal
@@ -27,11 +28,12 @@ import pytest
 import test_plugin
 from beets import ui
 from test_plugin import MusicnnHelper
+from test_pool import write_clip
 
 from beetsplug.musicnn import dask_pool, fields
 from beetsplug.musicnn.analysis import analyze
 from beetsplug.musicnn.dask_pool import ClusterError, DaskPool, PathMap
-from beetsplug.musicnn.pool import AnalysisSettings, Job
+from beetsplug.musicnn.jobs import AnalysisSettings, Job, timed_out_error
 
 distributed = pytest.importorskip("distributed")
 
@@ -395,6 +397,49 @@ class TestDaskPool:
             # Cancelled while this client is still connected: the scheduler
             # forgets them at once, not when the client goes.
             wait_for(lambda: not cluster.our_tasks(), timeout=10)
+
+    def test_a_file_over_the_job_timeout_fails_and_its_worker_is_restarted(
+        self, cluster, excerpts, tmp_path, caplog
+    ):
+        # Ten minutes of audio take a worker several seconds, the excerpts a
+        # fraction of the 2 s limit. The limit exists for reads that hang,
+        # which hold a worker thread for good: the run cannot wait for the
+        # worker to finish, so it is restarted.
+        slow = write_clip(tmp_path / "ten_minutes.flac", 600, 16000, 7)
+        jobs = [Job(100, str(slow)), *(Job(n, str(c)) for n, c in enumerate(excerpts))]
+        workers_before = cluster.worker_pids()
+        before = len(cluster.transitions())
+
+        with (
+            caplog.at_level(logging.WARNING, logger="beets"),
+            DaskPool(AnalysisSettings(), cluster.address, job_timeout=2.0) as pool,
+        ):
+            outcomes = {o.job.item_id: o for o in pool.imap_unordered(jobs)}
+
+        assert outcomes.keys() == {job.item_id for job in jobs}
+        assert outcomes[100].analysis is None
+        # Word for word the local pool's message.
+        assert outcomes[100].error == timed_out_error(2.0)
+        assert outcomes[100].error == (
+            "no result after 2 s, so the analysis was stopped (does reading this "
+            "file hang?)"
+        )
+        assert all(outcomes[job.item_id].ok for job in jobs[1:])
+        # The worker that held the file is a new process (its nanny restarted
+        # it); the other one is untouched.
+        cluster.admin.wait_for_workers(2, timeout=60)
+        workers_after = cluster.worker_pids()
+        assert len(set(workers_before.values()) - set(workers_after.values())) == 1
+        (restarted,) = set(workers_before) - set(workers_after)
+        assert (
+            f"no result after 2 s for {slow}: restarted the Dask worker(s) running "
+            f"it: {restarted}: OK" in caplog.text
+        )
+        # The slow task never finished; every other task finished once.
+        transitions = new_transitions(cluster, before)
+        finished = {k for k, state in transitions if state == "memory"}
+        assert not [k for k in finished if k.startswith(f"{TASK_PREFIX}100-")]
+        assert len(finished) == len(excerpts)
 
     def test_in_flight_tasks_are_bounded(self, cluster, bundled_music):
         clips = sorted(bundled_music.glob("*.ogg"))

@@ -33,7 +33,7 @@ from beets.library import Item
 from beets.test.helper import ImportHelper, PluginMixin, TestHelper
 from beets.util import cached_classproperty
 
-from beetsplug.musicnn import fields, runner
+from beetsplug.musicnn import fields, selection
 from beetsplug.musicnn.store import ResultStore
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -231,7 +231,7 @@ class TestCommand(MusicnnHelper):
 
     def test_query_with_alternatives(self, excerpts, monkeypatch):
         # One item per page: every alternative must be limited to the page.
-        monkeypatch.setattr(runner, "PAGE_SIZE", 1)
+        monkeypatch.setattr(selection, "PAGE_SIZE", 1)
         first, second, third = (self.add_file(clip) for clip in excerpts[:3])
         output = self.musicnn(f"title:{first.title}", ",", f"title:{second.title}")
         assert "analysed 2 tracks" in output
@@ -326,6 +326,7 @@ class TestInterrupt(MusicnnHelper):
         output, errors = beet.communicate(timeout=20)
 
         assert "Interrupted: what finished is saved" in output, (output, errors)
+        assert beet.returncode == 130  # after saving; 128 + SIGINT, as shells say
         # The worker and multiprocessing's resource tracker are gone too.
         _, alive = psutil.wait_procs(children, timeout=5)
         assert not alive, alive
@@ -341,9 +342,11 @@ class TestInterrupt(MusicnnHelper):
 
     def start_beet(self, *args: str) -> subprocess.Popen:
         """``beet ARGS`` in its own process group, on this test's library."""
+        # Workers at normal priority: on a busy test machine nice ones crawl
+        # (priority itself is tested in test_long_runs).
         (self.temp_path / "config.yaml").write_text(
             f"directory: {self.lib_path}\nlibrary: {os.fsdecode(self.lib.path)}\n"
-            "plugins: musicnn\n"
+            "plugins: musicnn\nmusicnn:\n  nice: no\n"
         )
         return subprocess.Popen(
             [sys.executable, "-c", "import beets.ui; beets.ui.main()", *args],

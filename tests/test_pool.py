@@ -20,15 +20,12 @@ import soundfile
 from beetsplug.musicnn import analysis
 from beetsplug.musicnn import pool as pool_module
 from beetsplug.musicnn.backends import BackendError
+from beetsplug.musicnn.jobs import AnalysisSettings, Job, Outcome, internal_error
 from beetsplug.musicnn.pool import (
     JOBS_PER_WORKER,
     AnalysisPool,
-    AnalysisSettings,
-    Job,
-    Outcome,
     default_workers,
     describe_exit,
-    internal_error,
     workers_for,
 )
 from tests.conftest import BUNDLED_MUSIC, REPO_ROOT, SHARED_AUDIO
@@ -325,7 +322,8 @@ def test_describe_exit():
 
 INTERRUPTED_RUN = """
 import json, sys
-from beetsplug.musicnn.pool import AnalysisPool, AnalysisSettings, Job
+from beetsplug.musicnn.jobs import AnalysisSettings, Job
+from beetsplug.musicnn.pool import AnalysisPool
 
 def jobs():
     while True:  # an endless library: only Ctrl-C ends this run
@@ -433,7 +431,8 @@ def test_a_runtime_that_cannot_load_stops_the_run(tmp_path, monkeypatch, clips):
 
 
 NO_MAIN_GUARD = """
-from beetsplug.musicnn.pool import AnalysisPool, AnalysisSettings, Job
+from beetsplug.musicnn.jobs import AnalysisSettings, Job
+from beetsplug.musicnn.pool import AnalysisPool
 
 # No `if __name__ == "__main__":`: every spawned worker re-runs this module
 # and dies at start-up, as a worker with a broken installation would.

@@ -1,13 +1,21 @@
 """The result store: round trips, replacement, deletion, pruning, streaming."""
 
+import shutil
 import sqlite3
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from beetsplug.musicnn.analysis import analyze_signal
 from beetsplug.musicnn.fields import FieldSettings, analysis_version, derive_fields
-from beetsplug.musicnn.store import ResultStore, StoredResult
+from beetsplug.musicnn.store import (
+    ResultStore,
+    StoreDamagedError,
+    StoredResult,
+    StoreError,
+    set_aside,
+)
 
 VERSION = analysis_version(["msd", "mtt"])
 
@@ -155,3 +163,102 @@ def test_fields_rederive_from_the_store_equal_fresh_ones(store):
     ):
         fresh = derive_fields({m: r.scores for m, r in results.items()}, settings)
         assert derive_fields(stored, settings) == fresh
+
+
+# Damage and other failures -------------------------------------------------
+
+
+def test_garbage_is_damage_and_a_folder_is_not(tmp_path):
+    garbage = tmp_path / "garbage.sqlite"
+    garbage.write_bytes(b"\x00not sqlite\xff" * 1000)
+    with pytest.raises(StoreDamagedError) as damaged:
+        ResultStore(garbage)
+    assert damaged.value.path == str(garbage)
+    assert damaged.value.reason == "file is not a database"
+    # A folder where the file should be: SQLite cannot open it, but nothing
+    # is damaged, and a new store would not help.
+    folder = tmp_path / "folder.sqlite"
+    folder.mkdir()
+    with pytest.raises(StoreError) as error:
+        ResultStore(folder)
+    assert not isinstance(error.value, StoreDamagedError)
+    assert error.value.reason.startswith("unable to open database file")
+
+
+def test_a_healthy_store_is_opened_as_it_is(tmp_path):
+    with ResultStore.for_library(tmp_path / "library.db") as store:
+        store.put_many([record(1)])
+    with ResultStore.for_library(tmp_path / "library.db", recover=True) as store:
+        assert store.recovery is None
+        assert list(store.item_ids()) == [1]
+    assert not list(tmp_path.glob("*damaged*"))
+
+
+def test_a_damaged_store_is_set_aside_with_its_wal_files(tmp_path):
+    """The write-ahead log may hold the latest results: it is kept, unchanged,
+    beside the damaged file (closing a connection to a file SQLite cannot
+    read would delete it)."""
+    path = tmp_path / "library.musicnn.sqlite"
+    with ResultStore(tmp_path / "live.sqlite") as live:
+        live.put_many(record(i) for i in range(1, 2001))
+        live._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # into the file
+        live.put_many([record(5000)])  # in the WAL until closed
+        # A copy (a backup, a sync tool) taken while the store is in use.
+        for side in ("", "-wal", "-shm"):
+            shutil.copy(tmp_path / f"live.sqlite{side}", f"{path}{side}")
+    path.write_bytes(np.random.default_rng(0).bytes(path.stat().st_size))
+    damaged = path.read_bytes()
+    wal = Path(f"{path}-wal").read_bytes()
+    assert len(wal) > 4096
+
+    with ResultStore.for_library(tmp_path / "library.db", recover=True) as store:
+        assert len(store) == 0  # a new, working store
+        store.put_many([record(3)])
+        aside = store.recovery
+    assert aside.path == str(path)
+    assert aside.reason in (
+        "file is not a database",
+        "database disk image is malformed",
+    )
+    main, moved_wal, moved_shm = aside.moved
+    assert main.endswith(".sqlite") and ".musicnn.damaged-" in main
+    assert (moved_wal, moved_shm) == (main + "-wal", main + "-shm")
+    assert Path(main).read_bytes() == damaged  # renamed, never changed
+    assert Path(moved_wal).read_bytes() == wal
+    with ResultStore(path) as store:
+        assert list(store.item_ids()) == [3]
+
+
+def test_an_empty_file_with_a_write_ahead_log_is_damage(tmp_path):
+    """SQLite would take it for a new database and delete the log."""
+    path = tmp_path / "library.musicnn.sqlite"
+    with ResultStore(tmp_path / "live.sqlite") as live:
+        live.put_many([record(1)])
+        shutil.copy(tmp_path / "live.sqlite-wal", f"{path}-wal")
+    path.write_bytes(b"")
+    wal = Path(f"{path}-wal").read_bytes()
+    with ResultStore(path, recover=True) as store:
+        assert store.recovery.reason.startswith("the file is empty")
+        assert Path(store.recovery.moved[1]).read_bytes() == wal
+
+
+def test_set_aside_never_overwrites(tmp_path):
+    path = tmp_path / "library.musicnn.sqlite"
+    moved = []
+    for number in range(3):  # within the same second, most likely
+        path.write_bytes(b"damaged %d" % number)
+        moved.append(set_aside(path, "file is not a database").moved[0])
+    assert len(set(moved)) == 3
+    assert [Path(m).read_bytes() for m in moved] == [
+        b"damaged 0", b"damaged 1", b"damaged 2"
+    ]
+
+
+def test_a_new_store_does_not_continue_an_old_ones_generation(tmp_path):
+    """The radio's index keys on the generation: a new store at the path of
+    one set aside must not reach the old one's numbers by chance."""
+    generations = set()
+    for number in range(5):
+        with ResultStore(tmp_path / f"{number}.sqlite") as store:
+            generations.add(store.generation())
+    assert len(generations) == 5

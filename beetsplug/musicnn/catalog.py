@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import fields, runner
+from . import fields
+from .selection import iter_pages, parse_query
 
 if TYPE_CHECKING:
     from beets.library import Library
@@ -103,9 +104,9 @@ def matching_ids(lib: Library, query: Sequence[str]) -> np.ndarray:
         with lib.transaction() as tx:
             rows = tx.query("SELECT id FROM items ORDER BY id")
         return np.array([row[0] for row in rows], dtype=np.int64)
-    runner.parse_query(lib, query)  # a bad query fails before any work
+    parse_query(lib, query)  # a bad query fails before any work
     ids: list[int] = []
-    for _, items in runner.iter_pages(lib, query):
+    for _, items in iter_pages(lib, query):
         ids.extend(item.id for item in items)
     return np.array(ids, dtype=np.int64)
 

@@ -9,9 +9,9 @@ wraps :func:`pool.analyse_job`). What differs is how work is shipped:
   the library elsewhere, and the outcome is given its original job back, so
   the beets process never sees a worker path;
 - at most :data:`TASKS_PER_THREAD` tasks per worker thread are in flight;
-  results are consumed as they complete (``distributed.as_completed``) and
-  the next jobs are submitted at once, so a 500,000-item library is never
-  materialised, on either side;
+  results are consumed as they complete (each future's done callback puts
+  it in a queue) and the next jobs are submitted at once, so a 500,000-item
+  library is never materialised, on either side;
 - the beets process alone touches the database: workers only return
   :class:`pool.Outcome` objects.
 
@@ -23,6 +23,14 @@ be reached, has no workers, or is lost is a :class:`ClusterError` with the
 address and the reason; Ctrl-C or leaving the iteration cancels every task
 still outstanding.
 
+The job timeout is the local pool's (:data:`jobs.JOB_TIMEOUT`, with the same
+message): each task logs an event when it starts on its file
+(``dask_worker.STARTED_TOPIC``), and a task that has run longer than the
+timeout is cancelled, reported failed, and its worker restarted through its
+nanny (``Client.restart_workers``; one without a nanny is removed), since a
+thread stuck in a read cannot be stopped otherwise and would hold its worker
+for good. The tasks queued behind it are rescheduled by Dask.
+
 Nothing from Dask is imported at module level: ``settings`` and ``runner``
 import this module for :class:`PathMap` and :class:`ClusterError` on every
 run, with or without Dask installed.
@@ -30,7 +38,9 @@ run, with or without Dask installed.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import queue
 import socket
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -38,10 +48,22 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from .pool import AnalysisSettings, Job, Outcome, check_settings, one_line
+from beets import logging
+
+from .jobs import (
+    JOB_TIMEOUT,
+    AnalysisSettings,
+    Job,
+    Outcome,
+    check_settings,
+    one_line,
+    timed_out_error,
+)
 
 if TYPE_CHECKING:
     from distributed import Client, Future
+
+log = logging.getLogger("beets.musicnn")
 
 #: Seconds to reach the scheduler before giving up with a ClusterError.
 CONNECT_TIMEOUT = 10.0
@@ -54,6 +76,11 @@ TASKS_PER_THREAD = 2
 #: Seconds between looks at how many worker threads the cluster has, so that
 #: workers that join (or leave) mid-run change the number of tasks in flight.
 RESIZE_INTERVAL = 5.0
+#: Longest wait for a result before looking again at the tasks' deadlines (a
+#: task may start, and so get a deadline, during a wait).
+DEADLINE_CHECK_INTERVAL = 1.0
+#: Seconds a stuck worker's nanny gets to restart it.
+RESTART_TIMEOUT = 60.0
 #: Name the worker plugin is registered under; a new run replaces it.
 PLUGIN_NAME = "beets-musicnn"
 #: The scheme Dask's scheduler listens on by default; the only one supported
@@ -169,15 +196,22 @@ class DaskPool:
         *,
         path_map: PathMap | None = None,
         tasks_per_thread: int = TASKS_PER_THREAD,
+        job_timeout: float = JOB_TIMEOUT,
     ) -> None:
         check_settings(settings)
         self.settings = settings
         self.scheduler = check_scheduler_address(scheduler)
         self.path_map = path_map or PathMap()
         self.tasks_per_thread = tasks_per_thread
+        #: Seconds a file may take on a worker, from the task's start.
+        self.job_timeout = job_timeout
         self._client: Client | None = None
-        #: Tasks submitted and not yet consumed, with the caller's own job.
-        self._submitted: dict[Future, Job] = {}
+        #: Tasks submitted and not yet consumed, by key: the future and the
+        #: caller's own job.
+        self._submitted: dict[str, tuple[Future, Job]] = {}
+        #: Tasks that have started on a file, by key: when (this process's
+        #: ``time.monotonic``, on the event's arrival) and on which worker.
+        self._started: dict[str, tuple[float, str]] = {}
         self._closed = False
         self._iterating = False
 
@@ -232,36 +266,110 @@ class DaskPool:
     def _schedule(
         self, client: Client, first: Job, jobs: Iterator[Job]
     ) -> Iterator[Outcome]:
-        from distributed import as_completed
+        from .dask_worker import STARTED_TOPIC, analyse
 
-        from .dask_worker import analyse
+        done: queue.SimpleQueue[Future] = queue.SimpleQueue()
+        client.subscribe_topic(STARTED_TOPIC, self._on_started)
+        try:
+            limit = self._in_flight_limit(client)
+            resized_at = time.monotonic()
+            pending: Job | None = first
+            while True:
+                while pending is not None and len(self._submitted) < limit:
+                    future = client.submit(
+                        analyse,
+                        replace(pending, path=self.path_map.to_worker(pending.path)),
+                        self.settings,
+                        pure=False,  # a file may change between two runs
+                        key=f"musicnn-analyse-{pending.item_id}-{os.urandom(6).hex()}",
+                    )
+                    self._submitted[future.key] = (future, pending)
+                    future.add_done_callback(done.put)  # from Dask's thread
+                    pending = next(jobs, None)
+                if not self._submitted:
+                    return
+                try:
+                    future = done.get(timeout=self._time_left())
+                except queue.Empty:
+                    yield from self._stop_overdue(client)
+                    continue
+                if future.key not in self._submitted:
+                    continue  # cancelled for its timeout, already reported
+                _, job = self._submitted.pop(future.key)
+                self._started.pop(future.key, None)
+                outcome = self._outcome(future, job)
+                future.release()
+                if time.monotonic() - resized_at > RESIZE_INTERVAL:
+                    limit = self._in_flight_limit(client)
+                    resized_at = time.monotonic()
+                yield outcome
+        finally:
+            with contextlib.suppress(Exception):  # a lost scheduler: nothing to undo
+                client.unsubscribe_topic(STARTED_TOPIC)
 
-        completed = as_completed(loop=client.loop)
-        limit = self._in_flight_limit(client)
-        resized_at = time.monotonic()
-        pending: Job | None = first
-        while True:
-            while pending is not None and len(self._submitted) < limit:
-                future = client.submit(
-                    analyse,
-                    replace(pending, path=self.path_map.to_worker(pending.path)),
-                    self.settings,
-                    pure=False,  # a file may change between two runs
-                    key=f"musicnn-analyse-{pending.item_id}-{os.urandom(6).hex()}",
-                )
-                self._submitted[future] = pending
-                completed.add(future)
-                pending = next(jobs, None)
-            if not self._submitted:
-                return
-            future = next(completed)
-            job = self._submitted.pop(future)
-            outcome = self._outcome(future, job)
+    def _on_started(self, event: tuple[float, dict]) -> None:
+        """A task of ours started on its file (called in Dask's thread)."""
+        _, message = event
+        key = message.get("key")
+        if key in self._submitted:  # not another client's, nor one consumed
+            self._started[key] = (time.monotonic(), message.get("worker"))
+
+    def _time_left(self) -> float:
+        """Seconds to wait for a result before the next look at deadlines."""
+        starts = [start for start, _ in list(self._started.values())]
+        if not starts:
+            return DEADLINE_CHECK_INTERVAL
+        left = min(starts) + self.job_timeout - time.monotonic()
+        return min(max(left, 0.0), DEADLINE_CHECK_INTERVAL)
+
+    def _stop_overdue(self, client: Client) -> list[Outcome]:
+        """Fail every task that has run past the job timeout, cancel it and
+        restart its worker, which is likely stuck in it."""
+        now = time.monotonic()
+        overdue = {
+            key: worker
+            for key, (start, worker) in list(self._started.items())
+            if now - start >= self.job_timeout
+        }
+        if not overdue:
+            return []
+        # A task whose worker died meanwhile waits to run again elsewhere (it
+        # reports its new start then): only those still running count.
+        processing = client.processing()
+        outcomes = []
+        stuck: set[str] = set()
+        for key, worker in overdue.items():
+            self._started.pop(key, None)
+            if key not in {str(k) for k in processing.get(worker, ())}:
+                continue
+            future, job = self._submitted.pop(key)
+            client.cancel([future])
             future.release()
-            if time.monotonic() - resized_at > RESIZE_INTERVAL:
-                limit = self._in_flight_limit(client)
-                resized_at = time.monotonic()
-            yield outcome
+            outcomes.append(Outcome(job, None, timed_out_error(self.job_timeout)))
+            stuck.add(worker)
+        if stuck:
+            self._restart(client, sorted(stuck), [o.job.path for o in outcomes])
+        return outcomes
+
+    def _restart(self, client: Client, workers: list[str], paths: list[str]) -> None:
+        """Restart ``workers``, stuck on ``paths`` (their nannies start fresh
+        processes, which the worker plugin warms up); Dask reschedules the
+        tasks they held, and those report their start again."""
+        for key, (_, worker) in list(self._started.items()):
+            if worker in workers:
+                del self._started[key]
+        # A worker that cannot be restarted in time is the cluster's problem,
+        # not this run's: the run goes on with the others.
+        statuses = client.restart_workers(
+            workers, timeout=RESTART_TIMEOUT, raise_for_error=False
+        )
+        log.warning(
+            "musicnn: no result after {:g} s for {}: restarted the Dask worker(s) "
+            "running it: {}",
+            self.job_timeout,
+            ", ".join(paths),
+            ", ".join(f"{w}: {status}" for w, status in statuses.items()),
+        )
 
     def _outcome(self, future: Future, job: Job) -> Outcome:
         """The task's Outcome, with the caller's job (and path) back in it."""
@@ -296,7 +404,8 @@ class DaskPool:
         return self.tasks_per_thread * max(threads, 1)
 
     def _cancel_outstanding(self) -> None:
-        futures, self._submitted = list(self._submitted), {}
+        futures = [future for future, _ in self._submitted.values()]
+        self._submitted, self._started = {}, {}
         if futures and self._client is not None:
             self._client.cancel(futures)
             for future in futures:

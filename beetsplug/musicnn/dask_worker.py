@@ -18,17 +18,16 @@ import asyncio
 import os
 import threading
 
-from distributed import WorkerPlugin
+from distributed import WorkerPlugin, get_worker
 
 from .fields import PIPELINE_VERSION
-from .pool import (
-    SINGLE_THREAD_ENV,
-    AnalysisSettings,
-    Job,
-    Outcome,
-    analyse_job,
-    warm_up,
-)
+from .jobs import AnalysisSettings, Job, Outcome
+from .worker import SINGLE_THREAD_ENV, analyse_job, warm_up
+
+#: Topic of the event a task logs as it starts on its file (after the warm-up):
+#: the beets process counts the job timeout from it, as the local pool counts
+#: from the moment a worker takes the file. Message: ``{"key", "worker"}``.
+STARTED_TOPIC = "beets-musicnn-started"
 
 #: Settings whose models this worker process has loaded and run once.
 _warmed_up: set[AnalysisSettings] = set()
@@ -65,6 +64,10 @@ def analyse(job: Job, settings: AnalysisSettings) -> Outcome:
     succeed) is raised.
     """
     prepare(settings)
+    worker = get_worker()
+    worker.log_event(
+        STARTED_TOPIC, {"key": str(worker.get_current_task()), "worker": worker.address}
+    )
     return analyse_job(job, settings)
 
 

@@ -2,7 +2,8 @@
 the import stage and the library events.
 
 Only glue lives here: the configuration is checked in ``settings``, a run
-over the library is ``runner``'s. This module is imported on every ``beet``
+over the library is ``runner``'s (with ``selection``, ``saving``,
+``rederive`` and ``import_stage``). This module is imported on every ``beet``
 invocation, so it and those modules import nothing heavy; the engine (ONNX
 Runtime, librosa, the worker pool, the result store) is imported inside the
 functions that run an analysis.
@@ -10,29 +11,34 @@ functions that run an analysis.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
+import beets.plugins
 import confuse
 from beets import logging, ui
 from beets.plugins import BeetsPlugin
 
-from . import family_commands, fields, radio, report_command, runner
+from . import family_commands, fields, radio, recovery, report_command
+from .import_stage import ImportAnalyser
 from .models import MODELS
-from .runner import ImportAnalyser, analyse_selection
+from .rederive import rederive
+from .runner import analyse_selection
+from .selection import all_item_ids, file_mtime, select
 from .settings import DEFAULT_CONFIG, Settings
 
 if TYPE_CHECKING:
     from beets.importer import ImportSession, ImportTask
     from beets.library import Item, Library
 
-    from .store import ResultStore
+    from .store import ResultStore, StoreDamagedError
 
 log = logging.getLogger("beets.musicnn")
 
@@ -72,6 +78,7 @@ class MusicnnPlugin(BeetsPlugin):
         workers: int | None = None,
         fast: bool | None = None,
         scheduler: str | None = None,
+        max_time: str | None = None,
     ) -> Settings:
         try:
             return Settings.from_config(
@@ -80,24 +87,85 @@ class MusicnnPlugin(BeetsPlugin):
                 workers=workers,
                 fast=fast,
                 scheduler=scheduler,
+                max_time=max_time,
             )
         except confuse.ConfigError as exc:
             raise ui.UserError(f"musicnn: configuration error: {exc}") from None
 
     def store(self, lib: Library) -> ResultStore:
-        """The result store next to ``lib``'s database, opened once per thread."""
+        """The result store next to ``lib``'s database, opened once per thread.
+
+        A store found damaged is set aside and a new one started, with a
+        warning that says what the next run analyses again.
+        """
         key = (lib.path, threading.get_ident())
         if key not in self._stores:
-            from .store import ResultStore
+            from .store import ResultStore, StoreError
 
             try:
-                self._stores[key] = ResultStore.for_library(lib.path)
-            except (OSError, RuntimeError, sqlite3.Error) as exc:
+                store = ResultStore.for_library(lib.path, recover=True)
+            except StoreError as exc:
+                raise ui.UserError(recovery.cannot_open(exc)) from None
+            except (OSError, RuntimeError) as exc:
                 raise ui.UserError(
                     f"musicnn: cannot open the result store next to "
                     f"{os.fsdecode(lib.path)}: {exc}"
                 ) from None
+            if store.recovery is not None:
+                log.warning("{}", recovery.recovered(lib, store.recovery))
+            self._stores[key] = store
         return self._stores[key]
+
+    def _set_aside_damaged(self, lib: Library, damage: StoreDamagedError) -> str:
+        """Set the damaged store of ``lib`` aside, so that the next use starts
+        a new store, then close every connection to it (a threaded import has
+        one per thread), and say so. Renamed first: SQLite deletes the -wal
+        and -shm files of a file it cannot read when a connection closes."""
+        try:
+            aside = damage.set_aside()
+        except OSError as problem:
+            return recovery.not_set_aside(damage, problem)
+        finally:
+            self._close_stores(lib)
+        return recovery.stopped_by_damage(lib, aside)
+
+    @contextmanager
+    def _store_errors_reported(self, lib: Library) -> Iterator[None]:
+        """Turn what can go wrong with the store or the library database
+        while a command runs (damage, a full disk) into a UserError."""
+        from .store import StoreDamagedError, StoreError
+
+        try:
+            yield
+        except StoreDamagedError as damage:
+            raise ui.UserError(self._set_aside_damaged(lib, damage)) from None
+        except StoreError as error:
+            raise ui.UserError(recovery.stopped_by_store(error)) from None
+        except sqlite3.Error as error:  # the store's are StoreErrors: beets'
+            raise ui.UserError(recovery.stopped_by_library(lib, error)) from None
+
+    @contextmanager
+    def _store_errors_logged(self, lib: Library, doing: str) -> Iterator[None]:
+        """For event handlers of other commands and of imports, which must not
+        fail because of this plugin: log what a command would report."""
+        try:
+            with self._store_errors_reported(lib):
+                yield
+        except ui.UserError as error:
+            log.error("musicnn: could not {}: {}", doing, error)
+
+    def _reporting_store_errors(self, func: Callable) -> Callable:
+        """``func``, a command's function, with store errors reported and
+        the store closed at the end, whatever happened."""
+
+        def run(lib: Library, opts: Any, args: list[str]) -> Any:
+            try:
+                with self._store_errors_reported(lib):
+                    return func(lib, opts, args)
+            finally:
+                self._close_stores(lib)
+
+        return run
 
     # The command
 
@@ -148,6 +216,12 @@ class MusicnnPlugin(BeetsPlugin):
             help="worker processes (0: analyse in this process)",
         )
         parser.add_option(
+            "--max-time",
+            metavar="TIME",
+            help="start no new file after TIME (2h, 90m, 45s, 1h30m); "
+            "what finished is saved and the next run goes on",
+        )
+        parser.add_option(
             "--scheduler",
             metavar="tcp://HOST:PORT",
             help="analyse on the workers of this Dask scheduler (executor: dask)",
@@ -173,13 +247,16 @@ class MusicnnPlugin(BeetsPlugin):
             help="don't write tags to the files",
         )
         command.func = self.musicnn_command
-        return [
+        commands = [
             command,
             radio.similar_subcommand(self),
             radio.radio_subcommand(self),
             family_commands.families_subcommand(self),
             report_command.report_subcommand(self),
         ]
+        for each in commands:
+            each.func = self._reporting_store_errors(each.func)
+        return commands
 
     def musicnn_command(self, lib: Library, opts: Any, args: list[str]) -> None:
         settings = self.settings(
@@ -187,11 +264,12 @@ class MusicnnPlugin(BeetsPlugin):
             workers=opts.workers,
             fast=opts.fast,
             scheduler=opts.scheduler,
+            max_time=opts.max_time,
         )
         options = settings.run_options(write=ui.should_write(opts.write))
         store = self.store(lib)
         if opts.rederive:
-            counts = runner.rederive(lib, args, options, store)
+            counts = rederive(lib, args, options, store)
             ui.print_(
                 f"musicnn: updated the fields of {counts.updated:,} items from "
                 f"stored results; {counts.missing:,} have none for "
@@ -200,7 +278,7 @@ class MusicnnPlugin(BeetsPlugin):
             return
 
         show = _print_item if opts.pretend else None
-        selection = runner.select(
+        selection = select(
             lib, args, options, store, force=opts.force, on_selected=show
         )
         if opts.pretend:
@@ -210,14 +288,20 @@ class MusicnnPlugin(BeetsPlugin):
             )
             return
         summary = analyse_selection(lib, selection, settings, options, store)
-        if not args and not summary.interrupted:
-            store.prune(runner.all_item_ids(lib))
+        # A nightly run that stops at its time limit still prunes: it may
+        # never reach the end of a large library in one night.
+        if not args and not (summary.interrupted or summary.error):
+            store.prune(all_item_ids(lib))
         ui.print_(summary.text())
+        if summary.error:
+            log.error("error: {}", summary.error)
         # New embeddings change what sounds like the seeds.
         for line in radio.refresh_playlists(self, lib):
             ui.print_(f"musicnn radio: {line}")
         for line in family_commands.refresh_family_playlists(self, lib):
             ui.print_(f"musicnn families: {line}")
+        if summary.exit_status:
+            _exit_after_cli_exit(lib, summary.exit_status)
 
     # Import
 
@@ -233,13 +317,25 @@ class MusicnnPlugin(BeetsPlugin):
             self._importer = ImportAnalyser(
                 lib, self.settings(), lambda: self.store(lib)
             )
-        with _import_goes_on("analyse the imported items"):
+        with self._import_goes_on(session.lib, "analyse the imported items"):
             self._importer.analyse(items)
 
     def _imported_files_settled(self, session: ImportSession, task: ImportTask) -> None:
         if self._importer is not None:
-            with _import_goes_on("update the stored results"):
+            with self._import_goes_on(session.lib, "update the stored results"):
                 self._importer.files_settled(task.imported_items())
+
+    @contextmanager
+    def _import_goes_on(self, lib: Library, doing: str) -> Iterator[None]:
+        """Log, rather than raise, an unexpected error: whatever goes wrong in
+        this plugin must not cost the user their import. A damaged store is
+        set aside, so the import's next items go to a new one."""
+        try:
+            with self._store_errors_logged(lib, doing):
+                yield
+        except Exception as exc:
+            log.error("musicnn: could not {}: {}", doing, exc)
+            log.debug("{}", traceback.format_exc())
 
     def _end_import(self, **_: Any) -> None:
         if self._importer is not None:
@@ -256,7 +352,7 @@ class MusicnnPlugin(BeetsPlugin):
 
     def _before_write(self, item: Item, path: bytes, **_: Any) -> None:
         if item.id is not None and fields.VERSION_FIELD in item:
-            self._mtimes_before_write[item.id] = runner.file_mtime(os.fsdecode(path))
+            self._mtimes_before_write[item.id] = file_mtime(os.fsdecode(path))
 
     def _after_write(self, item: Item, path: bytes, **_: Any) -> None:
         """beets rewrote the tags, not the sound: carry the stored results
@@ -264,21 +360,31 @@ class MusicnnPlugin(BeetsPlugin):
         before = self._mtimes_before_write.pop(item.id, None)
         if before is None or item._db is None:
             return
-        store = self.store(item._db)
-        after = runner.file_mtime(os.fsdecode(path))
-        moved = [
-            replace(stored, mtime=after)
-            for stored in store.get(item.id).values()
-            if stored.mtime == before
-        ]
-        if moved:
-            store.put_many(moved)
+        with self._store_errors_logged(item._db, "keep the stored results current"):
+            store = self.store(item._db)
+            after = file_mtime(os.fsdecode(path))
+            moved = [
+                replace(stored, mtime=after)
+                for stored in store.get(item.id).values()
+                if stored.mtime == before
+            ]
+            if moved:
+                store.put_many(moved)
 
     def _cli_exit(self, lib: Library, **_: Any) -> None:
         self._end_import()
         if self._removed_ids:
-            self.store(lib).delete(self._removed_ids)
+            with self._store_errors_logged(lib, "drop the removed items' results"):
+                self.store(lib).delete(self._removed_ids)
             self._removed_ids.clear()
+        self._close_stores(lib)
+
+    def _close_stores(self, lib: Library) -> None:
+        """Close every connection to ``lib``'s store (a threaded import has
+        one per thread): the last one to close folds the WAL into the file."""
+        for key in [key for key in self._stores if key[0] == lib.path]:
+            with contextlib.suppress(sqlite3.Error):
+                self._stores.pop(key).close()
 
     def _add_mood_media_field(self) -> None:
         """Make musicnn_mood a file tag (MOOD), so beets writes it."""
@@ -297,15 +403,19 @@ class MusicnnPlugin(BeetsPlugin):
         )
 
 
-@contextmanager
-def _import_goes_on(doing: str) -> Iterator[None]:
-    """Log, rather than raise, an unexpected error: whatever goes wrong in
-    this plugin must not cost the user their import."""
-    try:
-        yield
-    except Exception as exc:
-        log.error("musicnn: could not {}: {}", doing, exc)
-        log.debug("{}", traceback.format_exc())
+def _exit_after_cli_exit(lib: Library, status: int) -> NoReturn:
+    """End ``beet`` with exit ``status``, as beets ends a command that
+    returns: ``cli_exit`` for every plugin (smartplaylist regenerates its
+    playlists then), the library closed, then the exit.
+
+    beets' ``ui.main`` gives every exception from a command the status 1
+    (and ^C the status 0) and skips ``cli_exit`` for it, so a status of our
+    own must come after doing its end-of-command work here. A
+    ``SystemExit`` passes through ``ui.main`` untouched.
+    """
+    beets.plugins.send("cli_exit", lib=lib)
+    lib._close()
+    raise SystemExit(status)
 
 
 def _print_item(item: Item) -> None:

@@ -1,8 +1,9 @@
-"""Worker pool stage: analyse many files in parallel, one process per core.
+"""Worker pool stage, the scheduling side: analyse many files in parallel,
+one process per core.
 
 The pool knows nothing of beets and nothing of how a file is analysed: it
-moves :class:`Job` objects to worker processes that call
-:func:`analysis.analyze`, and brings back one :class:`Outcome` per job, in
+moves :class:`jobs.Job` objects to worker processes (whose side is
+``worker``) and brings back one :class:`jobs.Outcome` per job, in
 completion order, so the caller can store results in batches as they come::
 
     with AnalysisPool(AnalysisSettings(models=("msd", "mtt")), workers=2) as pool:
@@ -42,10 +43,18 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING
 
+from .jobs import (
+    JOB_TIMEOUT,
+    AnalysisSettings,
+    Job,
+    Outcome,
+    check_settings,
+    timed_out_error,
+)
+from .worker import SINGLE_THREAD_ENV, analyse_job, warm_up, worker_main
+
 if TYPE_CHECKING:
     from multiprocessing.context import SpawnProcess
-
-    from .analysis import Analysis
 
 #: Jobs sent to a worker ahead of its results: one being analysed and one
 #: waiting in its pipe, so a worker never idles between files, yet a dead
@@ -71,71 +80,8 @@ MAX_START_FAILURES = 3
 #: each of half a million files would take days to say so.
 MAX_DEATHS_IN_A_ROW = 10
 
-#: Seconds one file may take before its worker is stopped and the file fails.
-#: A worker analyses about 90 times real time with one model, so a 10-hour
-#: recording with both models takes about 15 minutes; anything longer is a
-#: decoder that hangs (a stalled network mount, a FIFO named like a song), and
-#: without a limit it would stall a run of half a million files for good.
-JOB_TIMEOUT = 1800.0
-
 #: Seconds a stopping worker gets to exit on its own before SIGTERM/SIGKILL.
 STOP_TIMEOUT = 2.0
-
-#: Seconds between a worker's checks that its parent is still alive while it
-#: waits for work (pipe EOF normally says so first).
-PARENT_CHECK_INTERVAL = 1.0
-
-#: Environment variables that make numeric libraries use one thread. Set in
-#: the child's environment before it starts, since BLAS and OpenMP read them
-#: once, when loaded; N workers x N threads would oversubscribe the cores.
-SINGLE_THREAD_ENV = {
-    "OMP_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
-    "OPENBLAS_NUM_THREADS": "1",
-    "NUMEXPR_NUM_THREADS": "1",
-    "VECLIB_MAXIMUM_THREADS": "1",
-}
-
-#: Seconds of silence analysed when a worker starts: runs every stage once, so
-#: a model or library that cannot load fails before any file is sent.
-_WARM_UP_SECONDS = 3
-
-
-@dataclass(frozen=True)
-class AnalysisSettings:
-    """What every worker needs to analyse a file; picklable."""
-
-    models: tuple[str, ...] = ("msd",)
-    backend: str = "onnx"
-    overlap: float = 0.0
-    #: Intra-op threads per worker; one is the efficient shape (measured).
-    threads: int = 1
-    #: Fast mode: patches analysed per track (``analyze(patch_budget=)``);
-    #: None analyses every patch.
-    patch_budget: int | None = None
-
-
-@dataclass(frozen=True)
-class Job:
-    """One file to analyse."""
-
-    item_id: int
-    #: Absolute path, resolved by the caller (workers have no beets library).
-    path: str
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """The result of one job: an analysis, or why there is none."""
-
-    job: Job
-    analysis: Analysis | None
-    #: One line for people when ``analysis`` is None; never a traceback.
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.analysis is not None
 
 
 def default_workers(memory_per_worker: int = WORKER_MEMORY) -> int:
@@ -157,164 +103,6 @@ def default_workers(memory_per_worker: int = WORKER_MEMORY) -> int:
 def workers_for(cores: int, available_memory: int, memory_per_worker: int) -> int:
     """``min(cores, available_memory // memory_per_worker)``, at least 1."""
     return max(1, min(cores, available_memory // max(memory_per_worker, 1)))
-
-
-def check_settings(settings: AnalysisSettings) -> None:
-    """Raise ValueError, in the caller's process, for settings no worker can use.
-
-    Checked before any worker starts so that a typo gives one clear error
-    rather than a worker failure.
-    """
-    from .backends import BACKENDS
-    from .models import get_model
-
-    if isinstance(settings.models, str) or not settings.models:
-        raise ValueError(
-            f"models must be a tuple of model keys, not {settings.models!r}"
-        )
-    for model in settings.models:
-        get_model(model)
-    if settings.backend not in BACKENDS:
-        known = ", ".join(BACKENDS)
-        raise ValueError(f"unknown backend {settings.backend!r} (known: {known})")
-    if not 0 <= settings.overlap < 1:
-        raise ValueError(f"overlap must be in [0, 1), not {settings.overlap}")
-    if settings.threads < 1:
-        raise ValueError(f"threads must be >= 1, not {settings.threads}")
-    if settings.patch_budget is not None and settings.patch_budget < 1:
-        raise ValueError(f"patch_budget must be >= 1, not {settings.patch_budget}")
-
-
-# --- What runs in a worker (and in the caller's process when workers == 0) ---
-
-
-def warm_up(settings: AnalysisSettings) -> None:
-    """Load every model and run the whole analysis once on silence.
-
-    Raises
-    ------
-    backends.BackendError
-        If the runtime or a model cannot be loaded.
-    """
-    import numpy as np
-
-    from .analysis import analyze_signal
-    from .models import SAMPLE_RATE
-
-    analyze_signal(
-        np.zeros(_WARM_UP_SECONDS * SAMPLE_RATE, np.float32),
-        settings.models,
-        backend=settings.backend,
-        overlap=settings.overlap,
-        threads=settings.threads,
-    )
-
-
-def analyse_job(job: Job, settings: AnalysisSettings) -> Outcome:
-    """Analyse one file; any failure of that file becomes an error Outcome.
-
-    Raises
-    ------
-    backends.BackendError
-        Only this: it would fail every file, so it must stop the run.
-    """
-    from .analysis import analyze
-    from .audio import AudioError
-    from .backends import BackendError
-
-    try:
-        result = analyze(
-            job.path,
-            settings.models,
-            backend=settings.backend,
-            overlap=settings.overlap,
-            threads=settings.threads,
-            patch_budget=settings.patch_budget,
-        )
-    except AudioError as error:
-        return Outcome(job, None, one_line(error.reason))
-    except BackendError:
-        raise
-    except Exception as error:
-        return Outcome(job, None, internal_error(error))
-    return Outcome(job, result)
-
-
-def internal_error(error: BaseException) -> str:
-    """``"internal error: Type: message"``, one line."""
-    return one_line(f"internal error: {type(error).__name__}: {error}")
-
-
-def one_line(text: str, limit: int = 500) -> str:
-    """``text`` with its whitespace runs collapsed, cut to ``limit`` characters."""
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _worker_main(conn: Connection, settings: AnalysisSettings, parent: int) -> None:
-    """Body of a worker process: warm up, then analyse jobs until told to stop.
-
-    Messages to the parent: ``("ready",)`` once, then one ``("outcome",
-    Outcome)`` per job in the order the jobs came, or a single ``("fatal",
-    message)`` after which the worker exits.
-    """
-    # Ctrl-C goes to the whole process group; the main process decides what
-    # happens, the workers just get stopped. (Usually SIGINT is already
-    # blocked from birth, see _start_worker; this covers other callers.)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if hasattr(signal, "pthread_sigmask"):  # not on Windows
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-    try:
-        try:
-            warm_up(settings)
-        except Exception as error:
-            conn.send(("fatal", _start_failure(error)))
-            return
-        conn.send(("ready",))
-        while (job := _next_job(conn, parent)) is not None:
-            try:
-                outcome = analyse_job(job, settings)
-            except Exception as error:  # BackendError: no file can succeed
-                conn.send(("fatal", one_line(str(error))))
-                return
-            _send_outcome(conn, outcome)
-    except (BrokenPipeError, EOFError, ConnectionResetError):
-        pass  # the parent has gone away or closed the pool: nothing to report
-    finally:
-        conn.close()
-
-
-def _start_failure(error: Exception) -> str:
-    from .backends import BackendError
-
-    if isinstance(error, BackendError):
-        return one_line(str(error))
-    return one_line(f"analysis worker cannot start: {type(error).__name__}: {error}")
-
-
-def _next_job(conn: Connection, parent: int) -> Job | None:
-    """The next job from the parent, or None when the worker should exit."""
-    while not conn.poll(PARENT_CHECK_INTERVAL):
-        # Pipe EOF normally tells us the parent is gone; the parent pid check
-        # also covers a pipe end leaked into another process.
-        if os.getppid() != parent:
-            return None
-    try:
-        return conn.recv()  # None is the parent's polite "stop"
-    except EOFError:
-        return None
-
-
-def _send_outcome(conn: Connection, outcome: Outcome) -> None:
-    try:
-        conn.send(("outcome", outcome))
-    except (BrokenPipeError, ConnectionResetError):
-        raise
-    except Exception as error:  # an analysis that cannot be pickled
-        conn.send(("outcome", Outcome(outcome.job, None, internal_error(error))))
-
-
-# --- The main process side ---
 
 
 @dataclass
@@ -348,7 +136,12 @@ class AnalysisPool:
     """
 
     def __init__(
-        self, settings: AnalysisSettings, workers: int, job_timeout: float = JOB_TIMEOUT
+        self,
+        settings: AnalysisSettings,
+        workers: int,
+        job_timeout: float = JOB_TIMEOUT,
+        *,
+        nice: bool = False,
     ) -> None:
         if workers < 0:
             raise ValueError(f"workers must be >= 0, not {workers}")
@@ -357,6 +150,12 @@ class AnalysisPool:
         self.workers = workers
         #: Seconds a file may take in a worker (not in this process, -j 0).
         self.job_timeout = job_timeout
+        #: Workers run at low CPU and I/O priority (``priority``); the
+        #: plugin's ``nice`` option, on by default there. This process (and
+        #: so ``workers=0``) never changes its own.
+        self.nice = nice
+        #: What workers could not do about their priority, for ``beet -v``.
+        self.priority_notes: set[str] = set()
         self._context = multiprocessing.get_context("spawn")
         self._workers: list[_Worker] = []
         self._start_failures = 0
@@ -535,6 +334,7 @@ class AnalysisPool:
             worker.ready = True
             worker.next_job_started()
             self._start_failures = 0
+            self.priority_notes.update(message[1])
             return []
         if kind == "fatal":
             self._closed = True
@@ -572,10 +372,7 @@ class AnalysisPool:
                 self._deaths_in_a_row, MAX_DEATHS_IN_A_ROW, "keep dying", cause
             )
             if worker.timed_out:
-                error = (
-                    f"no result after {self.job_timeout:g} s, so the analysis was "
-                    f"stopped (does reading this file hang?)"
-                )
+                error = timed_out_error(self.job_timeout)
             else:
                 error = f"analysis worker died ({cause}) while reading this file"
             outcomes.append(Outcome(dead, None, error))
@@ -599,8 +396,8 @@ class AnalysisPool:
     def _start_worker(self) -> _Worker:
         ours, theirs = self._context.Pipe(duplex=True)
         process = self._context.Process(
-            target=_worker_main,
-            args=(theirs, self.settings, os.getpid()),
+            target=worker_main,
+            args=(theirs, self.settings, os.getpid(), self.nice),
             name="musicnn-worker",
             # Daemonic: multiprocessing terminates it at interpreter exit
             # even if the pool was never closed.

@@ -22,6 +22,14 @@ REDRAW_INTERVAL = 0.25
 #: The query that lists the files that could not be analysed, with the reason.
 FAILED_QUERY = "beet ls -f '$path: $musicnn_error' musicnn_error::."
 
+#: Exit status of a run stopped by Ctrl-C (SIGINT), after saving what
+#: finished: 128 + 2, what shells report for a program killed by SIGINT.
+EXIT_INTERRUPTED = 130
+#: Exit status of a run stopped by an error it cannot go on after (the
+#: models cannot load, the workers keep dying, the cluster is lost), after
+#: saving what finished; the same status beets gives its own errors.
+EXIT_STOPPED = 1
+
 
 def format_duration(seconds: float) -> str:
     """``3725`` -> ``"1h 02m"``, ``75`` -> ``"1m 15s"``, ``4.2`` -> ``"4s"``."""
@@ -55,6 +63,24 @@ class RunSummary:
     stage_seconds: dict[str, float] = field(default_factory=dict)
     #: Seconds this process spent saving results (library and store).
     saving_seconds: float = 0.0
+    #: Files analysed although their decoder skipped damaged frames.
+    damaged: int = 0
+    #: The time budget (seconds) if it ran out, and the items not analysed.
+    time_budget: float | None = None
+    left: int = 0
+    #: Why the run stopped before the end, if an error stopped it.
+    error: str | None = None
+
+    @property
+    def exit_status(self) -> int:
+        """0, or :data:`EXIT_INTERRUPTED` or :data:`EXIT_STOPPED`.
+
+        Failed files and a time budget that ran out are normal ends (0): the
+        summary says so, and the next run goes on.
+        """
+        if self.interrupted:
+            return EXIT_INTERRUPTED
+        return EXIT_STOPPED if self.error else 0
 
     def add_stage_seconds(self, timings: Mapping[str, float]) -> None:
         for stage, seconds in timings.items():
@@ -87,8 +113,20 @@ class RunSummary:
             failed += f" (see why with: {FAILED_QUERY})"
         parts.append(failed)
         sentence = "; ".join(parts) + "."
+        if self.damaged:
+            sentence += (
+                f" {_plural(self.damaged, 'file')} had damaged frames; "
+                "analysed what decoded."
+            )
+        if self.time_budget is not None:
+            sentence += (
+                f" Time limit of {format_duration(self.time_budget)} reached: "
+                f"{_plural(self.left, 'item')} left; run again to go on."
+            )
         if self.interrupted:
             sentence += " Interrupted: what finished is saved; run again to go on."
+        elif self.error:
+            sentence += " Stopped by an error: what finished is saved."
         timing = f" Wall time {format_duration(self.wall_seconds)}"
         if self.analysed and self.wall_seconds:
             rate = self.audio_hours_per_wall_hour

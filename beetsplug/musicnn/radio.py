@@ -29,7 +29,7 @@ from beets import logging, ui
 from beets.dbcore.query import AndQuery, InQuery, InvalidQueryError, TrueQuery
 from beets.util import bytestring_path, normpath, path_as_posix
 
-from . import runner
+from . import selection
 from .settings import ConfigError
 
 if TYPE_CHECKING:
@@ -227,7 +227,7 @@ def _seed_ids(lib: Library, seeds: Sequence[str]) -> array:
     _parse(lib, seeds, "seed")  # a bad query fails here, before any work
     ids = array("q")
     with _user_error("seed"):
-        ids.extend(item.id for item in runner.iter_items(lib, seeds))
+        ids.extend(item.id for item in selection.iter_items(lib, seeds))
     return ids
 
 
@@ -245,7 +245,7 @@ def _not_analysed(lib: Library, index: EmbeddingIndex) -> int:
 
 def _parse(lib: Library, query: Sequence[str], what: str):
     with _user_error(what):
-        return runner.parse_query(lib, query)
+        return selection.parse_query(lib, query)
 
 
 @contextmanager
@@ -294,7 +294,7 @@ class PlaylistFormat:
         )
 
     def uri(self, lib: Library, item: Item) -> bytes:
-        path = os.fsencode(runner.absolute_path(lib, item))
+        path = os.fsencode(selection.absolute_path(lib, item))
         if self.relative_to:
             path = os.path.relpath(path, self.relative_to)
         if self.forward_slash:

@@ -8,14 +8,16 @@ traceback).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import confuse
 from beets import ui
 
-from . import fields, runner
+from . import fields
 from .models import DEFAULT_PATCH_BUDGET, MODELS, get_model
+from .options import RunOptions
 
 BACKENDS = ("onnx", "essentia")
 #: Where the analysis runs: this machine's process pool, or a Dask cluster.
@@ -53,6 +55,10 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "similar_model": None,
     "similar_playlists": [],
     "similar_playlist_dir": None,
+    # Workers at low CPU and I/O priority (no: normal priority).
+    "nice": True,
+    # Start no new file after this long: 2h, 90m, 45s, 1h30m (null: no limit).
+    "max_time": None,
 }
 
 #: Keys of one `similar_playlists` entry, and whether each must be there.
@@ -94,6 +100,10 @@ class Settings:
     dask_scheduler: str | None = None
     #: A ``dask_pool.PathMap``: the library's paths as the workers see them.
     path_map: Any = None
+    #: Local workers run at low CPU and I/O priority (``priority``).
+    nice: bool = True
+    #: Seconds after which a run starts no new file; ``None``: no limit.
+    max_time: float | None = None
 
     @classmethod
     def from_config(
@@ -104,10 +114,12 @@ class Settings:
         workers: int | None = None,
         fast: bool | None = None,
         scheduler: str | None = None,
+        max_time: str | None = None,
     ) -> Settings:
         """Read and check every setting; raise :class:`ConfigError` if one
         is wrong. ``models``, ``workers``, ``fast`` and ``scheduler`` (which
-        implies the ``dask`` executor) come from the command line."""
+        implies the ``dask`` executor) come from the command line, and so may
+        ``max_time``."""
         if models is None:
             models = config["models"].get()
         if workers is None:
@@ -133,6 +145,10 @@ class Settings:
             executor=executor,
             dask_scheduler=parse_scheduler(scheduler) if executor == "dask" else None,
             path_map=parse_path_map(config["path_map"].get()),
+            nice=parse_bool("nice", config["nice"].get()),
+            max_time=parse_duration(
+                "max_time", config["max_time"].get() if max_time is None else max_time
+            ),
         )
         settings.field_settings()  # check the score selection now
         return settings
@@ -145,8 +161,8 @@ class Settings:
         except ValueError as exc:
             raise ConfigError("scores", str(exc)) from None
 
-    def run_options(self, *, write: bool) -> runner.RunOptions:
-        return runner.RunOptions(
+    def run_options(self, *, write: bool) -> RunOptions:
+        return RunOptions(
             models=self.models,
             backend=self.backend,
             overlap=self.overlap,
@@ -158,7 +174,7 @@ class Settings:
         )
 
     def analysis_settings(self) -> Any:
-        from .pool import AnalysisSettings
+        from .jobs import AnalysisSettings
 
         return AnalysisSettings(
             models=self.models,
@@ -305,3 +321,34 @@ def parse_similar_playlists(value: Any) -> list[dict[str, Any]]:
                 parse_count(f"{key}[{number}].{count_key}", entry[count_key])
         entries.append(entry)
     return entries
+
+
+#: A time budget: hours, minutes and seconds, each optional, in this order.
+_DURATION = re.compile(
+    r"\s*(?:(?P<h>\d+(?:\.\d+)?)\s*h)?\s*(?:(?P<m>\d+(?:\.\d+)?)\s*m)?"
+    r"\s*(?:(?P<s>\d+(?:\.\d+)?)\s*s)?\s*",
+    re.IGNORECASE,
+)
+
+
+def parse_duration(key: str, value: Any) -> float | None:
+    """``"2h"``, ``"90m"``, ``"45s"``, ``"1h30m"`` or a number of seconds
+    -> seconds; ``None`` (no limit) stays ``None``."""
+    if value is None:
+        return None
+    problem = (
+        f"{value!r} is not a time like 2h, 90m, 45s or 1h30m (or null for no limit)"
+    )
+    if isinstance(value, bool):
+        raise ConfigError(key, problem)
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = _DURATION.fullmatch(str(value))
+        if not match or not any(match.groupdict().values()):
+            raise ConfigError(key, problem)
+        h, m, s = (float(match[part] or 0) for part in "hms")
+        seconds = 3600 * h + 60 * m + s
+    if not seconds > 0:
+        raise ConfigError(key, f"{value!r} is not a time of more than 0 seconds")
+    return seconds
