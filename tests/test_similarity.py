@@ -244,3 +244,22 @@ def test_neighbours_with_the_shared_clips_too(bundled_segments, shared_audio):
     )
     assert len(set(labels)) >= 6
     assert precision >= max(MIN_PRECISION, 3 * chance), (precision, chance)
+
+
+def test_nearest_neighbours_are_the_exact_cosine_neighbours_in_any_chunking():
+    from beetsplug.musicnn.similarity import nearest_neighbours
+
+    rng = np.random.default_rng(5)
+    for n in (57, 300):  # under one group of columns, and several plus a tail
+        vectors = similarity.normalize(rng.normal(size=(n, 12)))
+        vectors[7] = vectors[3]  # a tie: the lower row comes first
+        expected = vectors @ vectors.T
+        np.fill_diagonal(expected, -np.inf)
+        order = np.argsort(-expected, axis=1, kind="stable")[:, :6]
+        for chunk in (1, 8, 57, 1000):
+            rows, values = nearest_neighbours(vectors, 6, chunk_rows=chunk)
+            assert (rows == order).all()
+            assert np.allclose(values, np.take_along_axis(expected, order, axis=1))
+    rows, _ = nearest_neighbours(vectors[:3], 6)  # fewer others than asked
+    assert rows.shape == (3, 2)
+    assert nearest_neighbours(vectors[:1], 6)[0].shape == (1, 0)

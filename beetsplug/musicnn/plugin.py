@@ -26,7 +26,7 @@ import confuse
 from beets import logging, ui
 from beets.plugins import BeetsPlugin
 
-from . import fields, radio, recovery
+from . import family_commands, fields, radio, recovery, report_command
 from .import_stage import ImportAnalyser
 from .models import MODELS
 from .rederive import rederive, relabel
@@ -49,6 +49,7 @@ class MusicnnPlugin(BeetsPlugin):
     def __init__(self) -> None:
         super().__init__("musicnn")
         self.config.add(DEFAULT_CONFIG)
+        self.config.add(family_commands.DEFAULT_CONFIG)
         # Typed fields make `musicnn_msd_happy:0.4..` and numeric sorts work.
         self.item_types = fields.item_types()
         #: Open result stores by library and thread: an SQLite connection
@@ -259,6 +260,8 @@ class MusicnnPlugin(BeetsPlugin):
             command,
             radio.similar_subcommand(self),
             radio.radio_subcommand(self),
+            family_commands.families_subcommand(self),
+            report_command.report_subcommand(self),
         ]
         for each in commands:
             each.func = self._reporting_store_errors(each.func)
@@ -318,6 +321,8 @@ class MusicnnPlugin(BeetsPlugin):
         # New embeddings change what sounds like the seeds.
         for line in radio.refresh_playlists(self, lib):
             ui.print_(f"musicnn radio: {line}")
+        for line in family_commands.refresh_family_playlists(self, lib):
+            ui.print_(f"musicnn families: {line}")
         if summary.exit_status:
             _exit_after_cli_exit(lib, summary.exit_status)
 

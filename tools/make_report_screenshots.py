@@ -1,0 +1,88 @@
+"""Screenshots of a report at desktop and phone widths, for the docs.
+
+Opens the report in headless Chromium (tests/browser.py), selects a point
+(so that the nearest-tracks panel shows) and saves a PNG at 1400x1000 and at
+390x844, the screen of a phone: there the map, then the selected track's
+panel and the charts, as one scrolls down.
+
+    python tools/make_report_screenshots.py REPORT.html OUT_PREFIX [--select ID]
+        -> OUT_PREFIX-desktop.png, OUT_PREFIX-phone{,-panel,-charts}.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT / "tests"))
+
+from browser import open_browser  # noqa: E402
+
+
+def wait_ready(driver) -> None:
+    deadline = time.monotonic() + 120
+    while not driver.execute_script(
+        "return window.musicnnReport && window.musicnnReport.ready"
+    ):
+        if time.monotonic() > deadline:
+            raise SystemExit("the report did not render")
+        time.sleep(0.1)
+    time.sleep(1.0)  # the charts draw after the map
+
+
+def select(driver, item_id: int | None) -> None:
+    row = driver.execute_script(
+        "const r = window.musicnnReport;"
+        f"const i = {item_id if item_id is not None else -1};"
+        "return i < 0 ? Math.floor(r.n / 2) : Array.from(r.ids).indexOf(i);"
+    )
+    driver.execute_script(f"window.musicnnReport.select({row});")
+    time.sleep(0.8)
+
+
+def shot(driver, path: str) -> None:
+    driver.save_screenshot(path)
+    print(path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("report", type=Path)
+    parser.add_argument("prefix")
+    parser.add_argument("--select", type=int, help="item id to select")
+    parser.add_argument("--search", help="text to type in the search box")
+    args = parser.parse_args()
+    for name, width, height in (("desktop", 1400, 1000), ("phone", 390, 844)):
+        with open_browser(width, height) as driver:
+            driver.get(args.report.resolve().as_uri())
+            wait_ready(driver)
+            if args.search:
+                driver.execute_script(
+                    "document.getElementById('search').value = arguments[0];"
+                    "window.musicnnReport.search(arguments[0]);",
+                    args.search,
+                )
+            select(driver, args.select)
+            if name == "phone":  # the map first, then the panel as one scrolls
+                driver.execute_script("window.scrollTo(0, 0);")
+                time.sleep(0.8)
+                shot(driver, f"{args.prefix}-phone.png")
+                driver.execute_script(
+                    "document.getElementById('panel').scrollIntoView();"
+                )
+                time.sleep(0.8)
+                shot(driver, f"{args.prefix}-phone-panel.png")
+                driver.execute_script(
+                    "document.querySelector('.charts').scrollIntoView();"
+                )
+                time.sleep(0.8)
+                shot(driver, f"{args.prefix}-phone-charts.png")
+            else:
+                shot(driver, f"{args.prefix}-desktop.png")
+
+
+if __name__ == "__main__":
+    main()
