@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from labels_corpus_data import Track, load_corpus
 
 from beetsplug.musicnn import fields, moods
-from beetsplug.musicnn.calibration import default_calibration
+from beetsplug.musicnn.calibration import Calibration, default_calibration
 from beetsplug.musicnn.settings import DEFAULT_CONFIG
 
 #: What the issue means by a mood metal must never get.
@@ -47,10 +47,14 @@ MODELS = tuple(DEFAULT_CONFIG["models"])
 SHARES = dict(DEFAULT_CONFIG["patch_share"])
 
 
+#: The calibration every score is judged with (``--calibration``).
+CALIBRATION: list[Calibration] = []
+
+
 def derive_all(tracks: list[Track], rules: moods.MoodRules) -> list[dict]:
     """The plugin's fields of every track under ``rules`` (default setup)."""
     settings = fields.FieldSettings(models=MODELS, mood_rules=rules)
-    calibration = default_calibration()
+    calibration = CALIBRATION[0] if CALIBRATION else default_calibration()
     return [
         fields.derive_fields(
             {m: t.song_scores(m, SHARES.get(m, 1.0)) for m in MODELS},
@@ -116,7 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--final", action="store_true",
                         help="evaluate the shipped rules once on test and all")
+    parser.add_argument("--calibration", type=Path,
+                        help="a calibration JSON instead of the shipped one (the "
+                        "choice in docs/labels.md used that of commit 2cb138c)")
     args = parser.parse_args(argv)
+    if args.calibration:
+        CALIBRATION[:] = [Calibration.load(args.calibration)]
     tracks = load_corpus(require_all=True)
     dev = np.array([t.split == "dev" for t in tracks])
     test = ~dev
