@@ -149,6 +149,14 @@ EXTRA_TITLE_RULES = (
         "title 'Caribbean' (file tag, Will Savino); a title",
     ),
     (
+        "audio/performous/*/themes/default/menu.ogg",
+        "pop_vocal",
+        True,
+        "Tryad 'The Final Rewind' (file tags); COMMENT 'produced by john "
+        "holowach / vocals & lyrics by ...': a song with vocals and lyrics, "
+        "its genre not stated",
+    ),
+    (
         "audio/freeciv-data/*/stdmusic/CullamBruce-Lockhart--Dawning_Fanfare.ogg",
         "classical",
         True,
@@ -209,6 +217,7 @@ LICENCES = {
     "enigma-data": "GPL-2 (debian/copyright)",
     "hyperrogue-music": "CC-BY-SA-3.0 (debian/copyright, music/hr-savino-*)",
     "freeciv-data": "see debian/copyright",
+    "performous": "GPL-2+ (debian/copyright, Files: *; Tryad in Authors.txt)",
 }
 COLUMNS = (
     "path",
