@@ -210,7 +210,10 @@ LMMS_RENDERS = (
     ),
 )
 LICENCES = {
-    "lmms-common": "demo projects: CC-BY-SA / Artistic per project (debian/copyright)",
+    "lmms-common": (
+        "per project (debian/copyright): CapDan-*, Crunk* Artistic-2; "
+        "Alf42red-* CC-BY-SA-3; Skiessi/* CC-BY-SA-4; others GPL-2+ (Files: *)"
+    ),
     "starfighter-data": "GPL-2+ (debian/copyright, Files: *)",
     "wordwarvi-sound": "CC-BY-SA-3.0 (debian/copyright, per file)",
     "trackballs-data": "Ethymonics Free Music Licence (debian/copyright, music/README)",
