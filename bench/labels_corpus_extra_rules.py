@@ -18,6 +18,7 @@ See ``bench/labels_corpus_extra.md`` for the rules and citations::
 
     python bench/labels_corpus_extra_rules.py download   # -> extra/debs
     python bench/labels_corpus_extra_rules.py extract    # -> extra/audio
+    python bench/labels_corpus_extra_rules.py render     # LMMS demos -> WAV
     python bench/labels_corpus_extra_rules.py inventory  # tags, duration, hash
     python bench/labels_corpus_extra_rules.py manifest   # -> the extra TSV
     python bench/labels_corpus_extra_rules.py all
@@ -55,7 +56,12 @@ from make_labels_corpus import (
 EXTRA = CORPUS / "extra"
 EXTRA_DEBS = EXTRA / "debs"
 EXTRA_AUDIO = EXTRA / "audio"
+EXTRA_DERIVED = EXTRA / "derived"
 EXTRA_INVENTORY = EXTRA / "inventory.tsv"
+#: LMMS's demo projects (package lmms-common), as ``apt-get install lmms``
+#: puts them; they are rendered by LMMS itself because the samples they play
+#: are resolved against LMMS's own sample folder.
+LMMS_PROJECTS = Path("/usr/share/lmms/projects")
 FIRST_MANIFEST = Path(__file__).with_name("labels_corpus.tsv")
 MANIFEST = Path(__file__).with_name("labels_corpus_extra.tsv")
 #: Further bookworm-main packages that ship music, all examined (tags, docs).
@@ -143,6 +149,14 @@ EXTRA_TITLE_RULES = (
         "title 'Caribbean' (file tag, Will Savino); a title",
     ),
     (
+        "audio/performous/*/themes/default/menu.ogg",
+        "pop_vocal",
+        True,
+        "Tryad 'The Final Rewind' (file tags); COMMENT 'produced by john "
+        "holowach / vocals & lyrics by ...': a song with vocals and lyrics, "
+        "its genre not stated",
+    ),
+    (
         "audio/freeciv-data/*/stdmusic/CullamBruce-Lockhart--Dawning_Fanfare.ogg",
         "classical",
         True,
@@ -150,13 +164,63 @@ EXTRA_TITLE_RULES = (
         "is a brass/orchestral form; a title",
     ),
 )
+#: LMMS demo projects whose file name or project notes state a style:
+#: (project path under LMMS_PROJECTS, family, doubtful, reason). Rendered to
+#: ``extra/derived/lmms-common/<stem>.wav``; the other demos state none.
+LMMS_RENDERS = (
+    (
+        "shorties/Crunk(Demo).mmp",
+        "hiphop_rnb",
+        False,
+        "LMMS demo project file name 'Crunk(Demo)' (crunk, a hip-hop style)",
+    ),
+    (
+        "demos/Alf42red-Mauiwowi.mmpz",
+        "hiphop_rnb",
+        True,
+        "LMMS demo project notes by the composer: 'RnB ですか???' ('is it "
+        "RnB???'); a question, not a statement",
+    ),
+    (
+        "demos/CapDan/CapDan-ReggaeTry.mmpz",
+        "world",
+        True,
+        "LMMS demo project file name 'CapDan-ReggaeTry' (a reggae attempt)",
+    ),
+    (
+        "demos/CapDan/CapDan-ReggaetonTry.mmpz",
+        "world",
+        True,
+        "LMMS demo project file name and notes 'Reggaetontry by CapDan' "
+        "(reggaeton: a Latin style between reggae and hip-hop)",
+    ),
+    (
+        "demos/Shovon-ProgressiveHousePluckDemo.mmpz",
+        "electronic",
+        False,
+        "LMMS demo project file name 'Shovon-ProgressiveHousePluckDemo' "
+        "(progressive house)",
+    ),
+    (
+        "demos/Skiessi/Skiessi-C64.mmpz",
+        "electronic",
+        True,
+        "LMMS demo project file name 'Skiessi-C64', played on LMMS's SID "
+        "(Commodore 64 chip) instrument; a title",
+    ),
+)
 LICENCES = {
+    "lmms-common": (
+        "per project (debian/copyright): CapDan-*, Crunk* Artistic-2; "
+        "Alf42red-* CC-BY-SA-3; Skiessi/* CC-BY-SA-4; others GPL-2+ (Files: *)"
+    ),
     "starfighter-data": "GPL-2+ (debian/copyright, Files: *)",
     "wordwarvi-sound": "CC-BY-SA-3.0 (debian/copyright, per file)",
     "trackballs-data": "Ethymonics Free Music Licence (debian/copyright, music/README)",
     "enigma-data": "GPL-2 (debian/copyright)",
     "hyperrogue-music": "CC-BY-SA-3.0 (debian/copyright, music/hr-savino-*)",
     "freeciv-data": "see debian/copyright",
+    "performous": "GPL-2+ (debian/copyright, Files: *; Tryad in Authors.txt)",
 }
 COLUMNS = (
     "path",
@@ -225,6 +289,42 @@ def extract(packages: tuple[str, ...] = EXTRA_PACKAGES) -> None:
         (target / ".done").write_text(debs[-1].name + "\n")
 
 
+def render() -> None:
+    """Render each project of :data:`LMMS_RENDERS` to WAV with LMMS itself.
+
+    Needs ``apt-get install lmms`` (which brings ``lmms-common``'s projects
+    and samples); runs headless (Qt offscreen). Skips what exists.
+    """
+    import os
+
+    target_dir = EXTRA_DERIVED / "lmms-common"
+    target_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    for project, *_ in LMMS_RENDERS:
+        source = LMMS_PROJECTS / project
+        target = target_dir / (source.name.split(".mmp")[0] + ".wav")
+        if target.exists():
+            continue
+        command = ["lmms", "render", str(source), "-f", "wav", "-o", str(target)]
+        if os.geteuid() == 0:  # LMMS refuses root unless told
+            command.insert(1, "--allowroot")
+        subprocess.run(command, check=True, env=env, capture_output=True)
+        print(f"rendered {target}", flush=True)
+
+
+def _lmms_rules() -> tuple:
+    """:data:`LMMS_RENDERS` as title rules on the rendered files' paths."""
+    return tuple(
+        (
+            "extra/derived/lmms-common/" + Path(project).name.split(".mmp")[0] + ".wav",
+            family,
+            doubtful,
+            reason,
+        )
+        for project, family, doubtful, reason in LMMS_RENDERS
+    )
+
+
 def inventory() -> None:
     """Write ``extra/inventory.tsv`` like ``make_labels_corpus.inventory`` does."""
     done: dict[str, dict] = {}
@@ -232,7 +332,14 @@ def inventory() -> None:
         with EXTRA_INVENTORY.open() as handle:
             done = {r["path"]: r for r in csv.DictReader(handle, delimiter="\t")}
     rows = []
-    for package_dir in sorted(p for p in EXTRA_AUDIO.iterdir() if p.is_dir()):
+    package_dirs = [
+        p
+        for root in (EXTRA_AUDIO, EXTRA_DERIVED)
+        if root.is_dir()
+        for p in sorted(root.iterdir())
+        if p.is_dir()
+    ]
+    for package_dir in package_dirs:
         for path in sorted(package_dir.rglob("*")):
             if not path.is_file() or path.suffix.lower() not in SUFFIXES:
                 continue
@@ -272,7 +379,7 @@ def classify(row: dict) -> tuple[str, bool, str] | None:
         return EXTRA_GENRE_TAG_FAMILY[genre], False, f"GENRE tag '{row['genre']}'"
     if genre in first_rules.GENRE_TAG_FAMILY:
         return first_rules.GENRE_TAG_FAMILY[genre], False, f"GENRE tag '{row['genre']}'"
-    rule = first_rules._first(row["path"], EXTRA_TITLE_RULES)
+    rule = first_rules._first(row["path"], EXTRA_TITLE_RULES + _lmms_rules())
     if rule:
         return rule[1], rule[2], rule[3]
     return None
@@ -413,13 +520,16 @@ def write(rows: list[dict]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "step", choices=("download", "extract", "inventory", "manifest", "all")
+        "step",
+        choices=("download", "extract", "render", "inventory", "manifest", "all"),
     )
     args = parser.parse_args(argv)
     if args.step in ("download", "all"):
         download()
     if args.step in ("extract", "all"):
         extract()
+    if args.step in ("render", "all"):
+        render()
     if args.step in ("inventory", "all"):
         inventory()
     if args.step in ("manifest", "all"):
