@@ -14,8 +14,9 @@ test and on all tracks):
   measurements: ``loud`` against the loudest third of the corpus by
   integrated loudness (BS.1770, pyloudnorm), ``quiet`` against the quietest
   third, ``fast``/``slow`` against the top/bottom third by onset rate
-  (librosa). Terciles are of all 140 tracks, so a label set at random would
-  be right a third of the time.
+  (librosa), and how many of its tracks are in the *opposite* third (a
+  ``loud`` track among the quietest). Terciles are of all 140 tracks, so a
+  label set at random would be right a third of the time.
 
     python bench/explore_moods.py            # dev split
     python bench/explore_moods.py --final    # + the chosen rule on test
@@ -97,9 +98,11 @@ def summarise(tracks: list[Track], derived: list[dict], mask: np.ndarray) -> dic
         "called_metal": (int((calm_happy & called).sum()), int(called.sum())),
         "true_metal_moods": Counter(mood[true_metal] if true_metal.any() else []),
     }
+    opposite = {"loud": "quiet", "quiet": "loud", "fast": "slow", "slow": "fast"}
     for pole, right in truth.items():
         has = mask & np.array([pole in e for e in energy])
-        out[pole] = (int((has & right).sum()), int(has.sum()))
+        wrong = truth[opposite[pole]]
+        out[pole] = (int((has & right).sum()), int(has.sum()), int((has & wrong).sum()))
     return out
 
 
@@ -111,8 +114,11 @@ def fmt(result: dict) -> str:
         ),
     ]
     for pole in ("loud", "quiet", "fast", "slow"):
-        hits, n = result[pole]
-        parts.append(f"{pole} {hits}/{n}" + (f" ({hits / n:.2f})" if n else ""))
+        hits, n, wrong = result[pole]
+        parts.append(
+            f"{pole} {hits}/{n}"
+            + (f" ({hits / n:.2f}, opposite third {wrong})" if n else "")
+        )
     return "; ".join(parts)
 
 
