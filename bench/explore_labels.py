@@ -41,8 +41,16 @@ from labels_corpus_data import Track, load_corpus
 from labels_corpus_rules import FAMILIES
 
 from beetsplug.musicnn import fields
-from beetsplug.musicnn.calibration import default_calibration, normal_cdf
+from beetsplug.musicnn.calibration import Calibration, default_calibration, normal_cdf
 from beetsplug.musicnn.models import get_model
+
+#: The calibration every score is judged with (``--calibration``).
+CALIBRATION: list[Calibration] = []
+
+
+def calibration_in_use() -> Calibration:
+    """``--calibration``'s file, or the shipped calibration."""
+    return CALIBRATION[0] if CALIBRATION else default_calibration()
 
 #: Moods the issue says metal must never get: calm ones and happy ones.
 CALM_MOODS = {"mellow", "chill", "quiet", "soft", "slow", "beautiful"}
@@ -104,7 +112,7 @@ class Scores:
     """Song-level raw scores and z-scores of the corpus at one MTT share."""
 
     def __init__(self, tracks: list[Track], mtt_share: float):
-        calibration = default_calibration()
+        calibration = calibration_in_use()
         self.tracks = tracks
         self.raw = {
             "msd": np.stack([t.song_scores("msd") for t in tracks]),
@@ -262,7 +270,7 @@ def _check_against_plugin(tracks: list[Track]) -> None:
     for model, tags in fields.GENRE_TAGS.items():
         assert not {f"{model}:{t}" for t in tags} & set(CHOSEN_DROP)
     config = Config("check", ("msd", "mtt"), {"mtt": CHOSEN_SHARE})
-    plugin = [d.family for d in derive(tracks, config, default_calibration())]
+    plugin = [d.family for d in derive(tracks, config, calibration_in_use())]
     ours = chosen_families(Scores(tracks, CHOSEN_SHARE))
     agree = float(np.mean(np.array(plugin) == ours))
     assert agree == 1.0, f"explore's chosen rule differs from the plugin's ({agree})"
@@ -279,11 +287,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-doubtful", action="store_true")
     parser.add_argument(
+        "--calibration",
+        type=Path,
+        help="a calibration JSON instead of the shipped one (the search in "
+        "docs/labels.md used the calibration of commit 2cb138c)",
+    )
+    parser.add_argument(
         "--partial",
         action="store_true",
         help="use the tracks cached so far (debugging)",
     )
     args = parser.parse_args(argv)
+    if args.calibration:
+        CALIBRATION[:] = [Calibration.load(args.calibration)]
     tracks = load_corpus(require_all=not args.partial)
     keep = np.array([not (args.no_doubtful and t.doubtful) for t in tracks])
     dev = keep & np.array([t.split == "dev" for t in tracks])

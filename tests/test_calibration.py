@@ -17,11 +17,13 @@ from beetsplug.musicnn.fields import (
     GENRE_TAGS,
     MOOD_TAGS,
     FieldSettings,
+    analysis_version,
     derive_fields,
     tag_label,
 )
 from beetsplug.musicnn.genres import canonical_genre
 from beetsplug.musicnn.models import MODELS
+from beetsplug.musicnn.settings import DEFAULT_CONFIG
 
 ALL_MODELS = FieldSettings(models=("msd", "mtt"))
 
@@ -39,10 +41,21 @@ def test_normal_cdf_and_logit():
 def test_shipped_calibration_covers_every_tag_and_says_where_it_comes_from():
     data = json.loads(DEFAULT_PATH.read_text())
     provenance = data["provenance"]
-    assert provenance["pipeline"].startswith("1:msd+mtt:")
+    # The numbers of the default analysis: MTT on its default share.
+    shares = DEFAULT_CONFIG["patch_share"]
+    assert provenance["pipeline"] == analysis_version(
+        DEFAULT_CONFIG["models"], patch_shares=shares
+    )
     sources = {source["name"]: source for source in provenance["sources"]}
     assert {"shared-audio", "tests-data-music", "wesnoth-1.16-music"} <= set(sources)
-    assert sum(source["tracks"] for source in sources.values()) >= 100
+    assert sum(source["tracks"] for source in sources.values()) >= 300
+    assert len(sources) >= 40  # not mostly one soundtrack
+    # Family counts of the labelled part add up to the labelled tracks.
+    labelled = sum(n for f, n in provenance["families"].items() if f[0] != "(")
+    assert labelled == sum(
+        sum(source.get("families", {}).values()) for source in sources.values()
+    )
+    assert len(provenance["families"]) >= 8
     calibration = default_calibration()
     for key, spec in MODELS.items():
         stats = calibration.stats[key]

@@ -170,3 +170,61 @@ def test_config_parse_refuses_nonsense():
         eval_labels.Config.parse("just-a-name")
     with pytest.raises(argparse.ArgumentTypeError):
         eval_labels.Config.parse("x:msd+mtt:mtt=1.5")
+
+
+def _has_revision(rev: str) -> bool:
+    import subprocess
+
+    return (
+        subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "cat-file", "-e", f"{rev}^{{commit}}"],
+            capture_output=True,
+        ).returncode
+        == 0
+    )
+
+
+@pytest.mark.skipif(
+    not _has_revision("04a811e"), reason="no git history (04a811e) in this checkout"
+)
+def test_an_earlier_release_is_derived_with_its_own_code(real_track):
+    """``--rev``: today's default stays reproducible after the rules change."""
+    from beetsplug.musicnn import fields
+    from beetsplug.musicnn.calibration import default_calibration
+
+    _, track = real_track
+    old_fields, old_calibration = eval_labels.plugin_at("04a811e")
+    assert old_fields.GENRE_PLAUSIBLE == 0.5 != fields.GENRE_PLAUSIBLE
+    assert old_fields.__name__ != fields.__name__
+    config = eval_labels.Config.parse("today:msd")
+    (derived,) = eval_labels.derive([track], config, default_calibration(), "04a811e")
+    expected = old_fields.derive_fields(
+        {"msd": track.song_scores("msd")},
+        old_fields.FieldSettings(models=("msd",)),
+        old_calibration.default_calibration(),
+    )
+    assert derived.fields == expected
+
+
+def test_calibration_from_a_patch_cache_is_the_plugins_analysis(real_track, tmp_path):
+    """``make_calibration --tracks``: a cached track counts at the default
+    shares exactly as the plugin would analyse it."""
+    sys.path.insert(0, str(REPO_ROOT / "tools"))
+    import make_calibration
+
+    from beetsplug.musicnn.analysis import analyze
+
+    path, track = real_track
+    cache = tmp_path / "track.npz"
+    np.savez(cache, duration=30.0,
+             **{f"{m}_scores": track.patch_scores[m] for m in ("msd", "mtt")})
+    shares = {"mtt": 0.34}
+    record = make_calibration.cached_record(
+        {"path": str(path), "patch_cache": str(cache)}, ("msd", "mtt"), shares
+    )
+    result = analyze(path, ("msd", "mtt"), patch_shares=shares)
+    for model in ("msd", "mtt"):
+        np.testing.assert_allclose(
+            record["results"][model]["scores"], result[model].scores, atol=1e-4
+        )
+        assert record["results"][model]["n_patches"] == result[model].n_patches

@@ -31,6 +31,18 @@ unpacked (never committed) into ``/tmp/corpus``::
 Each positional folder is one *source* in the provenance (its name, number of
 tracks, seconds analysed). ``--max-seconds`` bounds the audio read per track.
 
+The numbers are those of the plugin's default analysis: both models, each on
+its default patch share (``patch_share``, MTT on a third of the patches);
+``--patch-share MODEL=SHARE`` sets others. ``--tracks FILE`` adds the tracks of
+a TSV (columns ``source``, ``family``, ``path``, ``patch_cache``; written for
+the label corpus by ``bench/calibration_corpus.py``): a track with a
+``patch_cache`` (an ``.npz`` of ``bench/cache_labels_corpus.py`` holding every
+patch's outputs) is taken from it at the same shares, without decoding; the
+others are analysed. The provenance then counts tracks per source and per
+family. A folder's file already listed in ``--tracks`` is counted once.
+How the shipped file was made is recorded in its ``provenance.note`` and in
+``docs/labels.md``.
+
 The same fit runs on a user's own library without decoding audio: every
 song-level score is kept in the result store beside the library database, so::
 
@@ -56,9 +68,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from beetsplug.musicnn import calibration
+from beetsplug.musicnn import calibration, sampling
 from beetsplug.musicnn.analysis import DEFAULT_MODELS
 from beetsplug.musicnn.fields import analysis_version
+from beetsplug.musicnn.settings import DEFAULT_CONFIG
 
 AUDIO_SUFFIXES = {".ogg", ".oga", ".mp3", ".flac", ".wav", ".opus", ".m4a", ".aiff"}
 #: Tracks shorter than this are skipped: sound effects, jingles, stingers.
@@ -75,9 +88,9 @@ def find_audio(folder: Path) -> Iterator[Path]:
                 yield path
 
 
-def _analyse(job: tuple[str, tuple[str, ...], float]) -> dict:
+def _analyse(job: tuple[str, tuple[str, ...], float, dict]) -> dict:
     """Worker: one file -> its song-level scores, or the error."""
-    path, models, max_seconds = job
+    path, models, max_seconds, shares = job
     from beetsplug.musicnn.analysis import analyze_signal
     from beetsplug.musicnn.audio import load_audio
 
@@ -88,10 +101,11 @@ def _analyse(job: tuple[str, tuple[str, ...], float]) -> dict:
     duration = len(y) / 16000
     if duration < MIN_SECONDS:
         return {"path": path, "error": f"shorter than {MIN_SECONDS:g} s"}
-    results = analyze_signal(y, models)
+    results = analyze_signal(y, models, patch_shares=shares)
     return {
         "path": path,
         "duration": duration,
+        "shares": shares,
         "results": {
             key: {"scores": r.scores.tolist(), "n_patches": r.n_patches}
             for key, r in results.items()
@@ -111,16 +125,28 @@ def read_cache(cache: Path) -> dict[str, dict]:
 
 def analyse_all(
     paths: Iterable[Path], models: tuple[str, ...], cache: Path, jobs: int,
-    max_seconds: float,
+    max_seconds: float, shares: dict[str, float] | None = None,
 ) -> dict[str, dict]:
-    """Song-level results of every path, from the cache or by analysing."""
+    """Song-level results of every path, from the cache or by analysing.
+
+    A cached record counts only if it has every model at the same patch
+    shares (records of earlier runs without shares were full analyses).
+    """
+    shares = dict(shares or {})
     records = read_cache(cache)
+
+    def current(record: dict | None) -> bool:
+        if record is None:
+            return False
+        if "results" not in record:
+            return True  # an error: the file is not tried again
+        return (set(models) <= set(record["results"])
+                and record.get("shares", {}) == shares)
+
     todo = [
-        (str(p), models, max_seconds)
+        (str(p), models, max_seconds, shares)
         for p in paths
-        if str(p) not in records
-        or ("results" in records[str(p)]
-            and not set(models) <= set(records[str(p)]["results"]))
+        if not current(records.get(str(p)))
     ]
     print(f"{len(records)} cached, {len(todo)} to analyse", file=sys.stderr)
     start = time.monotonic()
@@ -134,6 +160,27 @@ def analyse_all(
                 rate = done / (time.monotonic() - start)
                 print(f"  {done}/{len(todo)} ({rate:.2f} files/s)", file=sys.stderr)
     return records
+
+
+def read_tracks(path: Path) -> list[dict]:
+    """Rows of a ``--tracks`` TSV (source, family, path, patch_cache)."""
+    import csv
+
+    with path.open() as handle:
+        return list(csv.DictReader(handle, delimiter="\t"))
+
+
+def cached_record(row: dict, models: tuple[str, ...], shares: dict) -> dict:
+    """A record like :func:`_analyse`'s from a label-corpus patch cache."""
+    with np.load(row["patch_cache"]) as data:
+        results = {}
+        for model in models:
+            patches = data[f"{model}_scores"].astype(np.float64)
+            chosen = sampling.share_patches(len(patches), shares.get(model, 1.0))
+            results[model] = {"scores": patches[chosen].mean(axis=0).tolist(),
+                              "n_patches": len(chosen)}
+        return {"path": row["path"], "duration": float(data["duration"]),
+                "results": results}
 
 
 def fit_store(path: Path, models: tuple[str, ...], out: Path) -> int:
@@ -172,44 +219,91 @@ def main(argv: list[str] | None = None) -> int:
                         help="what the corpus is (licences...), kept in the JSON")
     parser.add_argument("--max-seconds", type=float, default=600.0,
                         help="analyse at most this much of each track")
+    parser.add_argument("--patch-share", action="append", default=None,
+                        metavar="MODEL=SHARE",
+                        help="share of the patches MODEL hears (default: the "
+                        "plugin's patch_share); repeatable")
+    parser.add_argument("--tracks", type=Path, action="append", default=[],
+                        help="a TSV of tracks (source, family, path, "
+                        "patch_cache); repeatable")
     args = parser.parse_args(argv)
     models = tuple(m.strip() for m in args.models.split(",") if m.strip())
     if args.store:
         return fit_store(args.store, models, args.out)
-    if not args.folders or not args.cache:
-        parser.error("give folders of music and --cache, or --store")
+    if not (args.folders or args.tracks) or not args.cache:
+        parser.error("give folders of music or --tracks, and --cache; or --store")
+    if args.patch_share is None:
+        shares = {m: float(s) for m, s in DEFAULT_CONFIG["patch_share"].items()
+                  if m in models}
+    else:
+        shares = {}
+        for spec in args.patch_share:
+            model, _, value = spec.partition("=")
+            shares[model] = float(value)
 
-    sources = {}
+    # source -> [(path, family, patch cache)]
+    sources: dict[str, list[tuple[str, str, str]]] = {}
+    listed = set()
+    for table in args.tracks:
+        for row in read_tracks(table):
+            sources.setdefault(row["source"], []).append(
+                (row["path"], row.get("family", ""), row.get("patch_cache", ""))
+            )
+            listed.add(str(Path(row["path"]).resolve()))
     for spec in args.folders:
         name, _, path = spec.rpartition("=")
         folder = Path(path)
         name = name or folder.name or folder.resolve().name
         if name in sources:
             parser.error(f"two sources are called {name!r}: use NAME=PATH")
-        sources[name] = list(find_audio(folder))
-    every_path = [p for paths in sources.values() for p in paths]
-    records = analyse_all(every_path, models, args.cache, args.jobs, args.max_seconds)
+        sources[name] = [(str(p), "", "") for p in find_audio(folder)
+                         if str(p.resolve()) not in listed]
+    to_analyse = [Path(p) for entries in sources.values()
+                  for p, _, cache in entries if not cache]
+    records = analyse_all(
+        to_analyse, models, args.cache, args.jobs, args.max_seconds, shares
+    )
+    for entries in sources.values():
+        for path, _, cache in entries:
+            if cache:
+                records[path] = cached_record(
+                    {"path": path, "patch_cache": cache}, models, shares
+                )
 
     samples: dict[str, list[np.ndarray]] = {m: [] for m in models}
     provenance_sources = []
-    for name, paths in sources.items():
-        used = [records[str(p)] for p in paths if "results" in records.get(str(p), {})]
-        for record in used:
+    families: dict[str, int] = {}
+    for name, entries in sources.items():
+        used = [(records[p], family) for p, family, _ in entries
+                if "results" in records.get(p, {})]
+        for record, family in used:
             for model in models:
                 samples[model].append(
                     np.asarray(record["results"][model]["scores"], dtype=np.float32)
                 )
-        provenance_sources.append({
+            families[family or "(unlabelled)"] = (
+                families.get(family or "(unlabelled)", 0) + 1
+            )
+        source = {
             "name": name,
             "tracks": len(used),
-            "seconds": round(sum(r["duration"] for r in used), 1),
-        })
-        print(f"{name}: {len(used)} tracks of {len(paths)} files", file=sys.stderr)
+            "seconds": round(sum(r["duration"] for r, _ in used), 1),
+        }
+        labelled = {}
+        for _, family in used:
+            if family:
+                labelled[family] = labelled.get(family, 0) + 1
+        if labelled:
+            source["families"] = dict(sorted(labelled.items()))
+        provenance_sources.append(source)
+        print(f"{name}: {len(used)} tracks of {len(entries)} files", file=sys.stderr)
     provenance = {
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "pipeline": analysis_version(models),
+        "pipeline": analysis_version(models, patch_shares=shares),
         "max_seconds_per_track": args.max_seconds,
         "min_seconds_per_track": MIN_SECONDS,
+        "tracks": sum(s["tracks"] for s in provenance_sources),
+        "families": dict(sorted(families.items())),
         "sources": provenance_sources,
     }
     if args.note:

@@ -545,7 +545,7 @@ def labels_revision(
     extra: Mapping[str, object] | None = None,
 ) -> str:
     """The ``musicnn_labels`` of fields derived with these settings, e.g.
-    ``"2:shipped:3f9a0c1d2e4b"``.
+    ``"3:shipped:3f9a0c1d2e4b"``.
 
     The numbers' revision (:func:`analysis_version`) says whether an item
     must be analysed again; this one says whether its fields must be derived
