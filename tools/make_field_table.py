@@ -13,12 +13,13 @@ comments in docs/fields.md.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
+
+from generated_block import splice, write_or_check  # noqa: E402
 
 from beetsplug.musicnn import fields, genres, moods  # noqa: E402
 from beetsplug.musicnn.models import MODELS  # noqa: E402
@@ -64,23 +65,17 @@ def table() -> str:
 
 
 def render(document: str) -> str:
-    head, rest = document.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{BEGIN}\n\n{table()}\n{END}{tail}"
+    return splice(document, BEGIN, END, f"{BEGIN}\n\n{table()}\n{END}")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="only compare")
-    args = parser.parse_args()
-    current = DOC.read_text()
-    updated = render(current)
-    if args.check:
-        if updated != current:
-            sys.exit(f"{DOC} is out of date: run python tools/make_field_table.py")
-        return
-    DOC.write_text(updated)
-    print(f"wrote the field table of {DOC}")
+    write_or_check(
+        __doc__.splitlines()[0],
+        DOC,
+        render,
+        "tools/make_field_table.py",
+        "the field table",
+    )
 
 
 if __name__ == "__main__":

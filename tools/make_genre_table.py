@@ -12,7 +12,6 @@ replaces what lies between the two marker comments in genres.py.
 
 from __future__ import annotations
 
-import argparse
 import importlib.metadata
 import importlib.util
 import sys
@@ -22,6 +21,8 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
+
+from generated_block import splice, write_or_check  # noqa: E402
 
 from beetsplug.musicnn import genres  # noqa: E402
 
@@ -86,23 +87,17 @@ def table() -> str:
 
 
 def render(source: str) -> str:
-    head, rest = source.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{table()}{tail}"
+    return splice(source, BEGIN, END, table())
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="only compare")
-    args = parser.parse_args()
-    current = MODULE.read_text()
-    updated = render(current)
-    if args.check:
-        if updated != current:
-            sys.exit(f"{MODULE} is out of date: run python tools/make_genre_table.py")
-        return
-    MODULE.write_text(updated)
-    print(f"wrote the genre parent table of {MODULE}")
+    write_or_check(
+        __doc__.splitlines()[0],
+        MODULE,
+        render,
+        "tools/make_genre_table.py",
+        "the genre parent table",
+    )
 
 
 if __name__ == "__main__":
