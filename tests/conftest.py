@@ -1,10 +1,14 @@
 """Fixtures and paths shared by the test modules."""
 
 import json
+import subprocess
+import sys
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
 import pytest
+import soundfile
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: Free-licensed clips committed with the project, with the outputs of the
@@ -39,6 +43,67 @@ def shared_audio() -> Path:
     if not SHARED_AUDIO.is_dir():
         pytest.skip(f"no shared audio clips at {SHARED_AUDIO}")
     return SHARED_AUDIO
+
+
+@pytest.fixture(scope="session")
+def write_segments(bundled_music) -> Callable[..., list[Path]]:
+    """Write consecutive segments of each bundled clip as tagged Ogg files.
+
+    The fixture is the writer: ``write_segments(folder, seconds, count,
+    title=..., album=...)`` makes ``folder`` and writes ``count`` segments of
+    ``seconds`` of each clip into it, as ``<clip>_<number>.ogg``, with the
+    clip as artist; ``title`` and ``album`` are formats of ``{stem}`` (the
+    clip's name) and ``{number}``. Segments of one recording sound alike,
+    which gives similarity and families something real to find.
+    """
+
+    def write(
+        folder: Path,
+        seconds: float,
+        count: int,
+        title: str = "{stem} {number}",
+        album: str = "{stem} excerpts",
+    ) -> list[Path]:
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for source in sorted(bundled_music.glob("*.ogg")):
+            signal, rate = soundfile.read(source)
+            size = int(seconds * rate)
+            for number in range(count):
+                path = folder / f"{source.stem}_{number}.ogg"
+                with soundfile.SoundFile(
+                    path, "w", rate, signal.shape[1], format="OGG", subtype="VORBIS"
+                ) as sound:
+                    sound.title = title.format(stem=source.stem, number=number)
+                    sound.artist = source.stem
+                    sound.album = album.format(stem=source.stem, number=number)
+                    sound.write(signal[number * size : (number + 1) * size])
+                paths.append(path)
+        return paths
+
+    return write
+
+
+@pytest.fixture(scope="session")
+def python_output() -> Callable[[str], str]:
+    """Run Python code in a fresh interpreter from the repository root.
+
+    The fixture is the runner: ``python_output(code)`` is the stripped
+    standard output of ``python -c code`` (a failure raises), for what must
+    be measured in a process of its own, such as the modules an import pulls in.
+    """
+
+    def run(code: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=REPO_ROOT,
+        )
+        return done.stdout.strip()
+
+    return run
 
 
 def _song_scores(folder: Path) -> dict[str, dict]:

@@ -13,9 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile
 from beets import ui
-from beets.library import Item
 from test_plugin import MusicnnHelper
 
 from beetsplug.musicnn import families
@@ -25,34 +23,15 @@ SEGMENTS = 4
 
 
 @pytest.fixture(scope="session")
-def family_segments(bundled_music, tmp_path_factory) -> list[Path]:
+def family_segments(write_segments, tmp_path_factory) -> list[Path]:
     """Ogg files of consecutive segments of each bundled clip, tagged with
     the clip as artist and album."""
-    folder = tmp_path_factory.mktemp("family_segments")
-    paths = []
-    for source in sorted(bundled_music.glob("*.ogg")):
-        signal, rate = soundfile.read(source)
-        size = int(SEGMENT_SECONDS * rate)
-        for number in range(SEGMENTS):
-            path = folder / f"{source.stem}_{number}.ogg"
-            with soundfile.SoundFile(
-                path, "w", rate, signal.shape[1], format="OGG", subtype="VORBIS"
-            ) as sound:
-                sound.title = f"{source.stem} {number}"
-                sound.artist = source.stem
-                sound.album = f"{source.stem} excerpts"
-                sound.write(signal[number * size : (number + 1) * size])
-            paths.append(path)
-    return paths
+    return write_segments(
+        tmp_path_factory.mktemp("family_segments"), SEGMENT_SECONDS, SEGMENTS
+    )
 
 
 class FamilyHelper(MusicnnHelper):
-    def add_segments(self, segments: list[Path], analyse: bool = True) -> list[Item]:
-        items = [self.add_file(path) for path in segments]
-        if analyse:
-            self.musicnn()
-        return items
-
     def families(self, *args: str) -> str:
         self.run_command("musicnn-families", *args)
         return self.capsys.readouterr().out

@@ -142,6 +142,13 @@ class MusicnnHelper(PluginMixin, TestHelper):
         self.lib.add(item)
         return item
 
+    def add_segments(self, segments: list[Path], analyse: bool = True) -> list[Item]:
+        """Add the files ``segments`` as items; with ``analyse``, run the analysis."""
+        items = [self.add_file(path) for path in segments]
+        if analyse:
+            self.musicnn()
+        return items
+
     def add_broken(self, name: str, content: bytes | None) -> Item:
         """An item whose file cannot be analysed (``None``: no file at all)."""
         path = self.lib_path / name

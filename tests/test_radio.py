@@ -13,7 +13,6 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
-import soundfile
 from beets import ui
 from beets.library import Item
 from beets.util import normpath
@@ -26,34 +25,15 @@ SEGMENTS = 3
 
 
 @pytest.fixture(scope="session")
-def segments(bundled_music, tmp_path_factory) -> list[Path]:
+def segments(write_segments, tmp_path_factory) -> list[Path]:
     """Ogg files of consecutive segments of each bundled clip, tagged with
     the clip as artist and album."""
-    folder = tmp_path_factory.mktemp("segments")
-    paths = []
-    for source in sorted(bundled_music.glob("*.ogg")):
-        signal, rate = soundfile.read(source)
-        size = int(SEGMENT_SECONDS * rate)
-        for number in range(SEGMENTS):
-            path = folder / f"{source.stem}_{number}.ogg"
-            with soundfile.SoundFile(
-                path, "w", rate, signal.shape[1], format="OGG", subtype="VORBIS"
-            ) as sound:
-                sound.title = f"{source.stem} {number}"
-                sound.artist = source.stem
-                sound.album = f"{source.stem} excerpts"
-                sound.write(signal[number * size : (number + 1) * size])
-            paths.append(path)
-    return paths
+    return write_segments(
+        tmp_path_factory.mktemp("segments"), SEGMENT_SECONDS, SEGMENTS
+    )
 
 
 class RadioHelper(MusicnnHelper):
-    def add_segments(self, segments: list[Path], analyse: bool = True) -> list[Item]:
-        items = [self.add_file(path) for path in segments]
-        if analyse:
-            self.musicnn()
-        return items
-
     def similar(self, *args: str) -> list[str]:
         """Output lines of ``beet musicnn-similar``."""
         self.run_command("musicnn-similar", *args)

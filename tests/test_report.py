@@ -60,25 +60,6 @@ def beet(folder: Path, *args: str) -> str:
     return done.stdout
 
 
-def write_segments(bundled_music: Path, folder: Path) -> list[Path]:
-    folder.mkdir()
-    paths = []
-    for source in sorted(bundled_music.glob("*.ogg")):
-        signal, rate = soundfile.read(source)
-        size = int(SEGMENT_SECONDS * rate)
-        for number in range(SEGMENTS):
-            path = folder / f"{source.stem}_{number}.ogg"
-            with soundfile.SoundFile(
-                path, "w", rate, signal.shape[1], format="OGG", subtype="VORBIS"
-            ) as sound:
-                sound.title = f"{source.stem} part {number}"
-                sound.artist = source.stem
-                sound.album = f"{source.stem} <segments> & more"  # needs escaping
-                sound.write(signal[number * size : (number + 1) * size])
-            paths.append(path)
-    return paths
-
-
 def copy_as(source: Path, path: Path, title: str) -> None:
     """The audio of ``source`` under another title (not a duplicate to beets)."""
     signal, rate = soundfile.read(source)
@@ -88,8 +69,14 @@ def copy_as(source: Path, path: Path, title: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def segments(bundled_music, tmp_path_factory) -> list[Path]:
-    return write_segments(bundled_music, tmp_path_factory.mktemp("report") / "clips")
+def segments(write_segments, tmp_path_factory) -> list[Path]:
+    return write_segments(
+        tmp_path_factory.mktemp("report") / "clips",
+        SEGMENT_SECONDS,
+        SEGMENTS,
+        title="{stem} part {number}",
+        album="{stem} <segments> & more",  # needs escaping
+    )
 
 
 @pytest.fixture(scope="module")
