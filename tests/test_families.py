@@ -269,18 +269,9 @@ def test_cluster_is_deterministic_and_ignores_row_order():
     assert (again.labels == first.labels[shuffle]).all()
 
 
-def test_beet_start_up_imports_nothing_of_the_report_extra():
-    import subprocess
-
+def test_beet_start_up_imports_nothing_of_the_report_extra(python_output):
     code = (
         "import sys, beetsplug.musicnn.plugin; "
         "print(sorted({'sklearn', 'plotly', 'umap', 'numba'} & set(sys.modules)))"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=Path(__file__).resolve().parents[1],
-    )
-    assert done.stdout.strip() == "[]"
+    assert python_output(code) == "[]"

@@ -1,6 +1,3 @@
-import subprocess
-import sys
-from pathlib import Path
 
 import librosa
 import numpy as np
@@ -39,21 +36,14 @@ def test_mel_scale_is_slaneys_and_inverts(hz):
     assert features.mel_to_hz(features.hz_to_mel(hz)) == pytest.approx(hz, abs=1e-9)
 
 
-def test_the_analysis_imports_neither_librosa_nor_scipy():
+def test_the_analysis_imports_neither_librosa_nor_scipy(python_output):
     # Worker processes start faster without them (1.5-3 s of imports).
     code = (
         "import sys, numpy as np; from beetsplug.musicnn import analysis; "
         "analysis.analyze_signal(np.zeros(16000, 'float32'), ['msd']); "
         "print(sorted({'librosa', 'scipy'} & set(sys.modules)))"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=Path(__file__).resolve().parents[1],
-    )
-    assert done.stdout.strip() == "[]"
+    assert python_output(code) == "[]"
 
 
 def test_mel_spectrogram_equals_librosa_across_block_boundaries():
