@@ -7,26 +7,19 @@ folders it is given, caches each track's song-level scores in a JSON-lines file
 (so an interrupted or extended run only analyses new files), fits the
 statistics and writes the JSON with the corpus' provenance.
 
-The shipped file was made with the clips of ``../shared/audio`` (the 5 s
-trumpet loop is too short and left out) and the music of free-licensed Debian
-game packages (Debian main: GPL, CC BY(-SA), CC0 and BSD-like licences),
-unpacked (never committed) into ``/tmp/corpus``::
+The shipped file is fitted on the label corpus and a per-package sample of
+the other music of free-licensed Debian packages (Debian main: GPL, CC
+BY(-SA), CC0 and BSD-like licences; unpacked under ``/work/corpus`` by
+``bench/make_labels_corpus.py``, never committed), plus the project's clips::
 
-    mkdir -p /tmp/corpus/debs && cd /tmp/corpus/debs
-    apt-get download wesnoth-1.16-music hedgewars-data supertux-data \\
-        freedroidrpg-data colobot-common-sounds lincity-ng-data \\
-        drascula-music asc-music fretsonfire-songs-muldjord \\
-        fretsonfire-songs-sectoid
-    for f in *.deb; do dpkg -x "$f" "../x/${f%%_*}"; done
-    # then one folder (or symlink) per source holding only its music, e.g.
-    # /tmp/corpus/music/wesnoth-1.16-music -> .../wesnoth/1.16/data/core/music
-    # and fretsonfire's song.ogg files (not guitar.ogg, the isolated guitar)
+    python bench/calibration_corpus.py      # -> bench/calibration_corpus.tsv
+    nice -n 10 python tools/make_calibration.py --tracks bench/calibration_corpus.tsv \
+        --cache /work/corpus/calibration_scores.jsonl --max-seconds 90 --jobs 2 \
+        --note "..." shared-audio=../shared/audio tests-data-music=tests/data/music
 
-    cd /work/main
-    /work/venv/bin/python tools/make_calibration.py \\
-        --cache /tmp/corpus/scores.jsonl --jobs 2 --note "..." \\
-        shared-audio=../shared/audio tests-data-music=tests/data/music \\
-        /tmp/corpus/music/*
+(its provenance and ``docs/labels.md`` say what it holds). The release before
+used ten game-music folders (wesnoth, hedgewars, supertux, ...) as positional
+sources, one folder (or symlink) per source holding only its music.
 
 Each positional folder is one *source* in the provenance (its name, number of
 tracks, seconds analysed). ``--max-seconds`` bounds the audio read per track.
