@@ -48,6 +48,7 @@ from make_labels_corpus import (
     CORPUS,
     DOC_GLOBS,
     INVENTORY,
+    INVENTORY_COLUMNS,
     MIN_SECONDS,
     file_tags,
     head_hash,
@@ -222,30 +223,7 @@ LICENCES = {
     "freeciv-data": "see debian/copyright",
     "performous": "GPL-2+ (debian/copyright, Files: *; Tryad in Authors.txt)",
 }
-COLUMNS = (
-    "path",
-    "package",
-    "licence",
-    "family",
-    "split",
-    "doubtful",
-    "duration",
-    "reason",
-)
-INVENTORY_COLUMNS = (
-    "path",
-    "package",
-    "duration",
-    "head_hash",
-    "genre",
-    "artist",
-    "title",
-    "album",
-    "license",
-    "copyright",
-    "comment",
-    "error",
-)
+COLUMNS = first_rules.MANIFEST_COLUMNS
 SUFFIXES = {".ogg", ".mp3", ".flac", ".opus", ".wav"}
 
 

@@ -31,6 +31,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from make_labels_corpus import CORPUS, INVENTORY, MIN_SECONDS
 
+#: The columns of the manifests (``labels_corpus.tsv``, ``labels_corpus_extra.tsv``).
+MANIFEST_COLUMNS = (
+    "path",
+    "package",
+    "licence",
+    "family",
+    "split",
+    "doubtful",
+    "duration",
+    "reason",
+)
+
 MANIFEST = Path(__file__).with_name("labels_corpus.tsv")
 FAMILIES = (
     "classical",
@@ -456,16 +468,7 @@ def build() -> list[dict]:
 
 
 def write(rows: list[dict]) -> None:
-    columns = (
-        "path",
-        "package",
-        "licence",
-        "family",
-        "split",
-        "doubtful",
-        "duration",
-        "reason",
-    )
+    columns = MANIFEST_COLUMNS
     with MANIFEST.open("w", newline="") as handle:
         writer = csv.DictWriter(
             handle, columns, delimiter="\t", extrasaction="ignore", lineterminator="\n"

@@ -36,6 +36,21 @@ DERIVED = CORPUS / "derived"
 INVENTORY = CORPUS / "inventory.tsv"
 SHARED_AUDIO = Path("/work/shared/audio")
 AUDIO_GLOBS = ("*.ogg", "*.mp3", "*.flac", "*.opus", "*.wav")
+#: The columns of ``inventory.tsv``, one row per extracted audio file.
+INVENTORY_COLUMNS = (
+    "path",
+    "package",
+    "duration",
+    "head_hash",
+    "genre",
+    "artist",
+    "title",
+    "album",
+    "license",
+    "copyright",
+    "comment",
+    "error",
+)
 #: Documentation extracted beside the audio, to cite a package's stated style
 #: and licence (copyright files, credits, READMEs).
 DOC_GLOBS = (
@@ -267,20 +282,7 @@ def inventory() -> None:
     if INVENTORY.exists():
         with INVENTORY.open() as handle:
             done = {row["path"]: row for row in csv.DictReader(handle, delimiter="\t")}
-    columns = (
-        "path",
-        "package",
-        "duration",
-        "head_hash",
-        "genre",
-        "artist",
-        "title",
-        "album",
-        "license",
-        "copyright",
-        "comment",
-        "error",
-    )
+    columns = INVENTORY_COLUMNS
     rows = []
     for package, path, rel in _audio_files():
         if rel in done:
