@@ -43,8 +43,8 @@ PATCH_SAMPLE = 3000
 
 
 def clip_patch_embeddings() -> tuple[np.ndarray, str]:
-    from beetsplug.musicnn import audio, features
-    from beetsplug.musicnn.backends import load_backend
+    from beetsplug.musicnn.engine import audio, features
+    from beetsplug.musicnn.engine.backends import load_backend
 
     folders = [
         REPO_ROOT.parent / "shared" / "audio",
@@ -84,13 +84,13 @@ def cache_embeddings(cache: Path) -> list[tuple[np.ndarray, str]]:
 
 
 def unit(matrix: np.ndarray) -> np.ndarray:
-    from beetsplug.musicnn.similarity import normalize
+    from beetsplug.musicnn.sound.similarity import normalize
 
     return normalize(matrix, mean=matrix.mean(axis=0))
 
 
 def project(method: str, vectors: np.ndarray) -> np.ndarray:
-    from beetsplug.musicnn import projection
+    from beetsplug.musicnn.sound import projection
 
     if method in ("pca", "umap"):
         return projection.project(vectors, method)

@@ -6,8 +6,8 @@ path) holding:
 
 - ``msd_scores``, ``mtt_scores``: per-patch sigmoid outputs, float32
   (n_patches, 50), from the plugin's own decoder
-  (:func:`beetsplug.musicnn.audio.load_audio`), log-mel patches
-  (:mod:`beetsplug.musicnn.features`) and ONNX backend (every patch, no
+  (:func:`beetsplug.musicnn.engine.audio.load_audio`), log-mel patches
+  (:mod:`beetsplug.musicnn.engine.features`) and ONNX backend (every patch, no
   overlap: the faithful analysis);
 - ``msd_embeddings``, ``mtt_embeddings``: per-patch 200-d embeddings, float16;
 - ``duration`` (s, of the 16 kHz decode) and ``n_patches``;
@@ -66,7 +66,7 @@ def _native_loudness(path: Path) -> tuple[float, str]:
     import pyloudnorm
     import soundfile
 
-    from beetsplug.musicnn import audio
+    from beetsplug.musicnn.engine import audio
 
     try:
         signal, rate = soundfile.read(path, dtype="float64", always_2d=True)
@@ -84,9 +84,9 @@ def analyse_track(task: tuple[str, str]) -> tuple[str, str]:
     manifest_path, target = task
     import librosa
 
-    from beetsplug.musicnn import audio, features
-    from beetsplug.musicnn.backends import load_backend
-    from beetsplug.musicnn.models import SAMPLE_RATE
+    from beetsplug.musicnn.engine import audio, features
+    from beetsplug.musicnn.engine.backends import load_backend
+    from beetsplug.musicnn.engine.models import SAMPLE_RATE
 
     path = resolve(manifest_path)
     out: dict[str, np.ndarray] = {}

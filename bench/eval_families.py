@@ -49,8 +49,9 @@ def track_key(manifest_path: str) -> str:
 
 
 def load(manifest: Path, cache: Path) -> dict:
-    from beetsplug.musicnn import fields, similarity
-    from beetsplug.musicnn.catalog import split_tags
+    from beetsplug.musicnn.labels import fields
+    from beetsplug.musicnn.sound import similarity
+    from beetsplug.musicnn.sound.catalog import split_tags
 
     rows = list(csv.DictReader(manifest.open(), delimiter="\t"))
     settings = fields.FieldSettings(models=("msd", "mtt"))
@@ -100,11 +101,11 @@ def cohesion(labels: np.ndarray, sources: np.ndarray) -> dict[str, float]:
 
 
 def run(corpus: dict, rows: np.ndarray, k: int | None):
-    from beetsplug.musicnn import families
+    from beetsplug.musicnn.sound import families
 
     vectors = corpus["vectors"][rows]
     # the radio centres on the library's own mean: recompute for the subset
-    from beetsplug.musicnn.similarity import normalize
+    from beetsplug.musicnn.sound.similarity import normalize
 
     vectors = normalize(vectors, mean=vectors.mean(axis=0))
     return families.cluster(vectors, rows.astype(np.int64) + 1, k)
@@ -113,8 +114,8 @@ def run(corpus: dict, rows: np.ndarray, k: int | None):
 def main() -> None:
     from sklearn.metrics import adjusted_rand_score
 
-    from beetsplug.musicnn import families
-    from beetsplug.musicnn.catalog import split_energy
+    from beetsplug.musicnn.sound import families
+    from beetsplug.musicnn.sound.catalog import split_energy
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(

@@ -2,7 +2,7 @@
 
 For each *configuration* (models, per-model patch share, calibration) this
 derives every corpus track's fields **with the plugin's own code**
-(:func:`beetsplug.musicnn.fields.derive_fields`, ``FieldSettings``) from the
+(:func:`beetsplug.musicnn.labels.fields.derive_fields`, ``FieldSettings``) from the
 cached per-patch outputs (``bench/cache_labels_corpus.py``), maps
 ``musicnn_genre`` to a genre family through beets' lastgenre tree, and
 reports, on dev, test and all (each with and without doubtful tracks):
@@ -55,9 +55,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from labels_corpus_data import Track, load_corpus
 from labels_corpus_rules import FAMILIES
 
-from beetsplug.musicnn import fields as plugin_fields
-from beetsplug.musicnn.calibration import Calibration, default_calibration
-from beetsplug.musicnn.models import get_model
+from beetsplug.musicnn.engine.models import get_model
+from beetsplug.musicnn.labels import fields as plugin_fields
+from beetsplug.musicnn.labels.calibration import Calibration, default_calibration
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"

@@ -3,8 +3,8 @@
 Method: a corpus of real recordings in *groups* of one known source each
 (the music of one Debian game package, i.e. one composer or soundtrack, plus
 the team's shared clips as one more group). Every track's embedding is
-computed with :func:`beetsplug.musicnn.analysis.analyze` and the radio's own
-scoring (:mod:`beetsplug.musicnn.similarity`: centred on the corpus mean,
+computed with :func:`beetsplug.musicnn.engine.analysis.analyze` and the radio's own
+scoring (:mod:`beetsplug.musicnn.sound.similarity`: centred on the corpus mean,
 normalised, cosine). For each track, its 5 nearest *other* tracks are found;
 precision@5 is the share of them in the track's own group. Chance (a random
 pick of 5 others) gives ``(group size - 1) / (N - 1)`` in expectation; the
@@ -41,7 +41,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from beetsplug.musicnn import similarity
+from beetsplug.musicnn.sound import similarity
 
 CORPUS = Path("/tmp/corpus/x")
 SHARED_AUDIO = Path(__file__).resolve().parents[2] / "shared" / "audio"
@@ -75,7 +75,7 @@ def corpus_files() -> Iterator[tuple[str, Path]]:
 
 
 def embed(path: Path, budget: int | None) -> dict:
-    from beetsplug.musicnn.analysis import analyze
+    from beetsplug.musicnn.engine.analysis import analyze
 
     analysis = analyze(path, models=("msd", "mtt"), patch_budget=budget)
     return {

@@ -40,9 +40,13 @@ from eval_labels import genre_family
 from labels_corpus_data import Track, load_corpus
 from labels_corpus_rules import FAMILIES
 
-from beetsplug.musicnn import fields
-from beetsplug.musicnn.calibration import Calibration, default_calibration, normal_cdf
-from beetsplug.musicnn.models import get_model
+from beetsplug.musicnn.engine.models import get_model
+from beetsplug.musicnn.labels import fields
+from beetsplug.musicnn.labels.calibration import (
+    Calibration,
+    default_calibration,
+    normal_cdf,
+)
 
 #: The calibration every score is judged with (``--calibration``).
 CALIBRATION: list[Calibration] = []

@@ -36,9 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from labels_corpus_data import Track, load_corpus
 
-from beetsplug.musicnn import fields, moods
-from beetsplug.musicnn.calibration import Calibration, default_calibration
-from beetsplug.musicnn.settings import DEFAULT_CONFIG
+from beetsplug.musicnn.labels import fields, moods
+from beetsplug.musicnn.labels.calibration import Calibration, default_calibration
+from beetsplug.musicnn.library.settings import DEFAULT_CONFIG
 
 #: What the issue means by a mood metal must never get.
 CALM_OR_HAPPY = moods.CALM_MOODS | moods.HAPPY_MOODS

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cache_labels_corpus import CACHE, MANIFEST, read_manifest, track_key
 
-from beetsplug.musicnn import sampling
+from beetsplug.musicnn.engine import sampling
 
 
 @dataclass(frozen=True)

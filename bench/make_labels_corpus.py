@@ -266,7 +266,7 @@ def head_hash(path: Path) -> tuple[str, float]:
     """(hash of the first 20 s of 16 kHz mono audio rounded to 8 bits, duration)."""
     import numpy as np
 
-    from beetsplug.musicnn import audio
+    from beetsplug.musicnn.engine import audio
 
     info = audio.probe(path)
     if info.duration < MIN_SECONDS:  # excluded anyway: no need to decode

@@ -1,6 +1,6 @@
-"""Build ``beetsplug/musicnn/calibration.json`` from a reference corpus of music.
+"""Build ``beetsplug/musicnn/labels/calibration.json`` from a reference corpus of music.
 
-The calibration (see :mod:`beetsplug.musicnn.calibration`) is, for every tag of
+The calibration (see :mod:`beetsplug.musicnn.labels.calibration`) is, for every tag of
 every model, the mean and standard deviation of ``logit(song-level score)`` over
 a corpus of real recordings. This tool analyses every audio file under the
 folders it is given, caches each track's song-level scores in a JSON-lines file
@@ -61,10 +61,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from beetsplug.musicnn import calibration, sampling
-from beetsplug.musicnn.analysis import DEFAULT_MODELS
-from beetsplug.musicnn.fields import analysis_version
-from beetsplug.musicnn.settings import DEFAULT_CONFIG
+from beetsplug.musicnn.engine import sampling
+from beetsplug.musicnn.engine.analysis import DEFAULT_MODELS
+from beetsplug.musicnn.labels import calibration
+from beetsplug.musicnn.labels.fields import analysis_version
+from beetsplug.musicnn.library.settings import DEFAULT_CONFIG
 
 AUDIO_SUFFIXES = {".ogg", ".oga", ".mp3", ".flac", ".wav", ".opus", ".m4a", ".aiff"}
 #: Tracks shorter than this are skipped: sound effects, jingles, stingers.
@@ -84,8 +85,8 @@ def find_audio(folder: Path) -> Iterator[Path]:
 def _analyse(job: tuple[str, tuple[str, ...], float, dict]) -> dict:
     """Worker: one file -> its song-level scores, or the error."""
     path, models, max_seconds, shares = job
-    from beetsplug.musicnn.analysis import analyze_signal
-    from beetsplug.musicnn.audio import load_audio
+    from beetsplug.musicnn.engine.analysis import analyze_signal
+    from beetsplug.musicnn.engine.audio import load_audio
 
     try:
         y = load_audio(path, duration=max_seconds)
@@ -178,7 +179,7 @@ def cached_record(row: dict, models: tuple[str, ...], shares: dict) -> dict:
 
 def fit_store(path: Path, models: tuple[str, ...], out: Path) -> int:
     """Calibrate against the song-level scores kept in a result store."""
-    from beetsplug.musicnn.store import ResultStore
+    from beetsplug.musicnn.library.store import ResultStore
 
     with ResultStore(path) as store:
         samples = {m: (r.scores for r in store.iter_results(m)) for m in models}

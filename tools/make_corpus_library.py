@@ -83,8 +83,8 @@ def main() -> None:
 
     from beets.library import Library
 
-    from beetsplug.musicnn import fields
-    from beetsplug.musicnn.store import ResultStore, StoredResult
+    from beetsplug.musicnn.labels import fields
+    from beetsplug.musicnn.library.store import ResultStore, StoredResult
 
     lib = Library(str(folder / "library.db"), str(folder / "music"))
     version = fields.analysis_version(["msd", "mtt"])

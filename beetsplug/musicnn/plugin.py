@@ -26,19 +26,23 @@ import confuse
 from beets import logging, ui
 from beets.plugins import BeetsPlugin
 
-from . import family_commands, fields, radio, recovery, report_command
-from .import_stage import ImportAnalyser
-from .models import MODELS
-from .rederive import rederive, relabel
-from .runner import analyse_selection
-from .selection import all_item_ids, file_mtime, select
-from .settings import DEFAULT_CONFIG, Settings
+from .commands import report as report_command
+from .engine.models import MODELS
+from .labels import fields
+from .library import recovery
+from .library.import_stage import ImportAnalyser
+from .library.rederive import rederive, relabel
+from .library.runner import analyse_selection
+from .library.selection import all_item_ids, file_mtime, select
+from .library.settings import DEFAULT_CONFIG, Settings
+from .sound import family_sets as family_commands
+from .sound import radio
 
 if TYPE_CHECKING:
     from beets.importer import ImportSession, ImportTask
     from beets.library import Item, Library
 
-    from .store import ResultStore, StoreDamagedError
+    from .library.store import ResultStore, StoreDamagedError
 
 log = logging.getLogger("beets.musicnn")
 
@@ -100,7 +104,7 @@ class MusicnnPlugin(BeetsPlugin):
         """
         key = (lib.path, threading.get_ident())
         if key not in self._stores:
-            from .store import ResultStore, StoreError
+            from .library.store import ResultStore, StoreError
 
             try:
                 store = ResultStore.for_library(lib.path, recover=True)
@@ -133,7 +137,7 @@ class MusicnnPlugin(BeetsPlugin):
     def _store_errors_reported(self, lib: Library) -> Iterator[None]:
         """Turn what can go wrong with the store or the library database
         while a command runs (damage, a full disk) into a UserError."""
-        from .store import StoreDamagedError, StoreError
+        from .library.store import StoreDamagedError, StoreError
 
         try:
             yield
@@ -336,7 +340,7 @@ class MusicnnPlugin(BeetsPlugin):
     ) -> None:
         """``beet musicnn --calibrate``: fit on the stored results of the
         current analysis, save beside the library, re-derive if in force."""
-        from .library_calibration import calibration_path, fit_library
+        from .library.library_calibration import calibration_path, fit_library
 
         if args:
             raise ui.UserError(

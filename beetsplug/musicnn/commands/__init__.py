@@ -1,0 +1,1 @@
+"""The ``beet`` commands, one module each: ``report`` (``musicnn-report``)."""
