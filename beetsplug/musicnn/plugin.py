@@ -26,7 +26,9 @@ import confuse
 from beets import logging, ui
 from beets.plugins import BeetsPlugin
 
+from .commands import families as family_commands
 from .commands import report as report_command
+from .commands import similar
 from .engine.models import MODELS
 from .labels import fields
 from .library import recovery
@@ -35,8 +37,6 @@ from .library.rederive import rederive, relabel
 from .library.runner import analyse_selection
 from .library.selection import all_item_ids, file_mtime, select
 from .library.settings import DEFAULT_CONFIG, Settings
-from .sound import family_sets as family_commands
-from .sound import radio
 
 if TYPE_CHECKING:
     from beets.importer import ImportSession, ImportTask
@@ -262,8 +262,8 @@ class MusicnnPlugin(BeetsPlugin):
         command.func = self.musicnn_command
         commands = [
             command,
-            radio.similar_subcommand(self),
-            radio.radio_subcommand(self),
+            similar.similar_subcommand(self),
+            similar.radio_subcommand(self),
             family_commands.families_subcommand(self),
             report_command.report_subcommand(self),
         ]
@@ -323,7 +323,7 @@ class MusicnnPlugin(BeetsPlugin):
         if summary.error:
             log.error("error: {}", summary.error)
         # New embeddings change what sounds like the seeds.
-        for line in radio.refresh_playlists(self, lib):
+        for line in similar.refresh_playlists(self, lib):
             ui.print_(f"musicnn radio: {line}")
         for line in family_commands.refresh_family_playlists(self, lib):
             ui.print_(f"musicnn families: {line}")

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from beets import ui
 
 from ..sound import family_sets as family_commands
-from ..sound import radio
+from . import similar
 
 if TYPE_CHECKING:
     import numpy as np
@@ -168,7 +168,7 @@ def report_subcommand(plugin: Any) -> ui.Subcommand:
         summary = write_report(
             lib,
             plugin.store(lib),
-            radio.radio_model(plugin.config),
+            similar.radio_model(plugin.config),
             args,
             opts.output,
             opts.k,

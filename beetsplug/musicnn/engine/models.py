@@ -27,6 +27,11 @@ EMBEDDING_SIZE = 200
 #: and no score more than 0.05 away.
 DEFAULT_PATCH_BUDGET = 48
 
+#: Bump when anything that changes the numbers changes: weights, decoding,
+#: mel features, patching, pooling. Part of ``fields.analysis_version``; a
+#: Dask worker with another one is refused.
+PIPELINE_VERSION = 1
+
 INPUT_TENSOR = "model/Placeholder"
 SCORES_TENSOR = "model/Sigmoid"
 EMBEDDING_TENSOR = "model/dense/BiasAdd"

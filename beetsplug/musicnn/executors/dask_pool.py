@@ -458,7 +458,7 @@ class DaskPool:
     def _prepare_workers(self, client: Client) -> None:
         """Wait for a worker, then have every worker load the models."""
         from ..engine.backends import BackendError
-        from ..labels.fields import PIPELINE_VERSION
+        from ..engine.models import PIPELINE_VERSION
         from .dask_worker import MusicnnWorkerPlugin
 
         try:

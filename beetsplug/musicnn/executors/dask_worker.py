@@ -20,7 +20,7 @@ import threading
 
 from distributed import WorkerPlugin, get_worker
 
-from ..labels.fields import PIPELINE_VERSION
+from ..engine.models import PIPELINE_VERSION
 from .jobs import AnalysisSettings, Job, Outcome
 from .worker import SINGLE_THREAD_ENV, analyse_job, warm_up
 

@@ -62,7 +62,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from beets.dbcore import types
 
-from ..engine.models import MODELS, get_model
+from ..engine.models import MODELS, PIPELINE_VERSION, get_model
 from . import genres, moods
 from .calibration import Calibration, default_calibration, normal_cdf
 
@@ -76,9 +76,6 @@ LABELS_FIELD = "musicnn_labels"
 ANALYZED_FIELD = "musicnn_analyzed"
 ERROR_FIELD = "musicnn_error"
 
-#: Bump when anything that changes the numbers changes: weights, decoding,
-#: mel features, patching, pooling. Part of :func:`analysis_version`.
-PIPELINE_VERSION = 1
 #: Bump when the *code* that turns scores into fields changes what it writes.
 #: Changes of the rule constants, tables, settings and calibration are seen
 #: by :func:`labels_revision` without a bump.

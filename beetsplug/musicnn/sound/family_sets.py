@@ -1,11 +1,10 @@
-"""``beet musicnn-families``: automatic playlists of sound-alike families.
+"""Families of a beets query: sound-alike groups of tracks, and their playlists.
 
-beets glue around :mod:`families`: the items come from a beets query, their
+beets side of :mod:`families`: the items come from a beets query, their
 vectors from the radio's embedding index, their labels from
-:mod:`catalog`; playlists are written with the radio's writer, so
+:mod:`catalog`; playlists are written with :mod:`playlists`, so
 smartplaylist's path settings (``relative_to``, ``prefix``, ``output``...)
-apply. The ``family_playlists`` setting regenerates sets of family playlists
-after every ``beet musicnn`` run, like the radio's ``similar_playlists``.
+apply.
 
 scikit-learn (the ``report`` extra) is imported only when families are made.
 """
@@ -17,13 +16,12 @@ import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from beets import ui
 from beets.dbcore.query import InQuery
 
-from ..library.settings import ConfigError
-from . import radio
+from .playlists import PlaylistFormat, write_m3u
 
 if TYPE_CHECKING:
     from beets.library import Item, Library
@@ -32,15 +30,6 @@ if TYPE_CHECKING:
     from .catalog import AnalysedSelection
     from .families import Family, Partition
 
-#: Settings of this module, added to the plugin's configuration.
-DEFAULT_CONFIG: dict[str, Any] = {
-    # Sets of family playlists rewritten after every `beet musicnn` run:
-    # [{name: families, query: '', k: null}], each in a folder `name` of
-    # `similar_playlist_dir` (or smartplaylist's `playlist_dir`).
-    "family_playlists": [],
-}
-#: Keys of one `family_playlists` entry, and whether each must be there.
-FAMILY_PLAYLIST_KEYS = {"name": True, "query": False, "k": False}
 #: Lists the playlists a set wrote, so that the next run removes those of
 #: families that no longer exist, and nothing else.
 MANIFEST = ".musicnn-families"
@@ -182,11 +171,11 @@ def write_family_playlists(
 ) -> list[str]:
     """One playlist per family in ``folder``; playlists that an earlier run
     wrote there for families that are gone are removed. Returns the files."""
-    fmt = radio.PlaylistFormat.from_config()
+    fmt = PlaylistFormat.from_config()
     written = []
     for family in family_set.families:
         name = playlist_file_name(family.name)
-        radio.write_m3u(
+        write_m3u(
             lib, iter_items(lib, family.item_ids), os.path.join(folder, name), fmt
         )
         written.append(name)
@@ -206,126 +195,3 @@ def write_family_playlists(
     except OSError as exc:
         raise ui.UserError(f"musicnn: cannot write {manifest}: {exc}") from None
     return written
-
-
-# The `family_playlists` setting --------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FamilyPlaylists:
-    """One entry of ``family_playlists``: a folder of family playlists."""
-
-    name: str
-    query: tuple[str, ...] = ()
-    k: int | None = None
-
-
-def parse_family_playlists(value: Any) -> list[FamilyPlaylists]:
-    """The ``family_playlists`` setting, checked.
-
-    Raises
-    ------
-    ConfigError
-        Naming the entry and what is wrong with it.
-    """
-    key = "family_playlists"
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise ConfigError(key, "expected a list of {name: ..., query: ...} entries")
-    entries = []
-    for number, entry in enumerate(value, 1):
-        if not isinstance(entry, dict):
-            raise ConfigError(key, f"entry {number} is not a mapping")
-        unknown = set(entry) - set(FAMILY_PLAYLIST_KEYS)
-        if unknown:
-            raise ConfigError(
-                key, f"entry {number}: unknown keys {', '.join(sorted(unknown))}"
-            )
-        name = str(entry.get("name") or "").strip()
-        if not name or os.path.basename(name) != name or name in (".", ".."):
-            raise ConfigError(
-                key, f"entry {number}: `name` must be a folder name, not {name!r}"
-            )
-        k = entry.get("k")
-        if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
-            raise ConfigError(key, f"entry {number}: k must be a whole number >= 1")
-        entries.append(
-            FamilyPlaylists(name, tuple(radio.query_parts(entry.get("query") or "")), k)
-        )
-    return entries
-
-
-def refresh_family_playlists(plugin: Any, lib: Library) -> list[str]:
-    """Rewrite every configured set of family playlists (after a run); one
-    line per set. A set that cannot be made is reported, the others written."""
-    entries = parse_family_playlists(plugin.config["family_playlists"].get())
-    if not entries:
-        return []
-    lines = []
-    model = radio.radio_model(plugin.config)
-    for entry in entries:
-        folder = os.path.join(radio.playlist_folder(plugin.config), entry.name)
-        try:
-            family_set = make_families(
-                lib, plugin.store(lib), model, entry.query, entry.k
-            )
-            written = write_family_playlists(lib, family_set, folder)
-        except ui.UserError as exc:
-            lines.append(f"{entry.name}: not written: {exc}")
-            continue
-        lines.append(f"{entry.name}: {len(written)} family playlists")
-    return lines
-
-
-# The command ------------------------------------------------------------------
-
-
-def families_subcommand(plugin: Any) -> ui.Subcommand:
-    """``beet musicnn-families``: the library's sound-alike families."""
-    command = ui.Subcommand(
-        "musicnn-families", help="group items into named families of sound-alike tracks"
-    )
-    parser = command.parser
-    parser.usage = (
-        "beet musicnn-families [options] [QUERY]\n"
-        "Cluster the analysed items matching QUERY (all without one) into "
-        "families by sound, name each from its labels, and list them."
-    )
-    parser.add_option(
-        "-k",
-        "--families",
-        dest="k",
-        type="int",
-        metavar="N",
-        help="make N families (default: chosen automatically)",
-    )
-    parser.add_option(
-        "--m3u",
-        metavar="DIR",
-        help="also write one playlist per family into this folder",
-    )
-    parser.add_format_option(target="item")
-
-    def run(lib: Library, opts: Any, args: list[str]) -> None:
-        if opts.k is not None and opts.k < 1:
-            raise ui.UserError(f"musicnn: -k must be at least 1, not {opts.k}")
-        if opts.m3u:  # a bad smartplaylist setting fails before the work
-            radio.PlaylistFormat.from_config()
-        family_set = make_families(
-            lib, plugin.store(lib), radio.radio_model(plugin.config), args, opts.k
-        )
-        for line in family_set.warnings():
-            ui.print_(line)
-        for family in family_set.families:
-            ui.print_(f"== {family.name} ({len(family.item_ids):,} tracks)")
-            for item in iter_items(lib, family.item_ids):
-                ui.print_(format(item, opts.format or ""))
-        if opts.m3u:
-            written = write_family_playlists(
-                lib, family_set, os.path.expanduser(opts.m3u)
-            )
-            ui.print_(f"musicnn: wrote {len(written)} playlists to {opts.m3u}")
-
-    command.func = run
-    return command

@@ -2,10 +2,8 @@
 
 beets glue around :mod:`similarity`: the seeds and candidates come from
 beets queries, the vectors from the embedding index beside the result store,
-and playlists are written the way the ``smartplaylist`` plugin writes them
-(its ``relative_to``, ``forward_slash``, ``prefix``, ``urlencode`` and
-``output`` settings apply here too), so that players and beets' ``playlist``
-plugin read both alike.
+and playlists are written by :mod:`playlists`, the way the ``smartplaylist``
+plugin writes them.
 
 Nothing here builds an object per library item: seeds are read by id pages,
 the whole-library scoring is one pass over the memory-mapped index, and
@@ -19,18 +17,16 @@ import itertools
 import os
 import tempfile
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from beets import config as beets_config
 from beets import logging, ui
 from beets.dbcore.query import AndQuery, InQuery, InvalidQueryError, TrueQuery
-from beets.util import bytestring_path, normpath, path_as_posix
 
 from ..library import selection
-from ..library.settings import ConfigError
+from .playlists import PlaylistFormat, write_m3u
 
 if TYPE_CHECKING:
     from beets.library import Item, Library
@@ -261,80 +257,6 @@ def _user_error(what: str) -> Iterator[None]:
 
 
 @dataclass(frozen=True)
-class PlaylistFormat:
-    """How paths are written, from the ``smartplaylist`` configuration."""
-
-    relative_to: bytes | None = None
-    forward_slash: bool = False
-    prefix: bytes = b""
-    urlencode: bool = False
-    extm3u: bool = False
-
-    @classmethod
-    def from_config(cls) -> PlaylistFormat:
-        """The settings of beets' ``smartplaylist`` section (its defaults
-        where the plugin is not configured)."""
-        section = beets_config["smartplaylist"]
-
-        def value(key: str, default: Any) -> Any:
-            return section[key].get() if section[key].exists() else default
-
-        relative_to = value("relative_to", None)
-        output = value("output", "m3u")
-        if output not in ("m3u", "extm3u"):
-            raise ConfigError(
-                "smartplaylist.output", f"{output!r} is not m3u or extm3u"
-            )
-        return cls(
-            relative_to=normpath(relative_to) if relative_to else None,
-            forward_slash=bool(value("forward_slash", False)),
-            prefix=bytestring_path(str(value("prefix", "") or "")),
-            urlencode=bool(value("urlencode", False)),
-            extm3u=output == "extm3u",
-        )
-
-    def uri(self, lib: Library, item: Item) -> bytes:
-        path = os.fsencode(selection.absolute_path(lib, item))
-        if self.relative_to:
-            path = os.path.relpath(path, self.relative_to)
-        if self.forward_slash:
-            path = path_as_posix(path)
-        if self.urlencode:
-            from urllib.request import pathname2url
-
-            path = bytestring_path(pathname2url(os.fsdecode(path)))
-        return self.prefix + path
-
-
-def write_m3u(
-    lib: Library, items: Iterable[Item], path: str | bytes, fmt: PlaylistFormat
-) -> None:
-    """Write ``items`` to the playlist file ``path`` (its folder is created).
-
-    Raises
-    ------
-    beets.ui.UserError
-        If the file cannot be written.
-    """
-    lines = [b"#EXTM3U\n"] if fmt.extm3u else []
-    for item in items:
-        if fmt.extm3u:
-            lines.append(
-                f"#EXTINF:{int(item.length)},{item.artist} - {item.title}\n".encode()
-            )
-        lines.append(fmt.uri(lib, item) + b"\n")
-    target = normpath(path)
-    try:
-        os.makedirs(os.path.dirname(target) or b".", exist_ok=True)
-        with open(target, "wb") as out:
-            out.writelines(lines)
-    except OSError as exc:
-        raise ui.UserError(
-            f"musicnn: cannot write the playlist {os.fsdecode(target)}: {exc}"
-        ) from None
-
-
-@dataclass(frozen=True)
 class NamedPlaylist:
     """One entry of the ``similar_playlists`` setting."""
 
@@ -376,158 +298,3 @@ def update_playlists(
         report.extend(f"{playlist.name}: {line}" for line in radio.warnings())
         report.append(f"{playlist.name}: {len(radio.items)} tracks")
     return report
-
-
-# Commands ---------------------------------------------------------------------
-
-
-def query_parts(value: str | Sequence[str]) -> list[str]:
-    """A query from the configuration, as command-line parts: a string is
-    split like a shell would (``'title:"Clair de lune"'``)."""
-    import shlex
-
-    if isinstance(value, str):
-        try:
-            return shlex.split(value)
-        except ValueError as exc:
-            raise ui.UserError(f"musicnn: bad query {value!r}: {exc}") from None
-    return [str(part) for part in value]
-
-
-def named_playlists(config: Any) -> list[NamedPlaylist]:
-    """The ``similar_playlists`` setting, checked."""
-    from ..library.settings import parse_similar_playlists
-
-    playlists = []
-    for entry in parse_similar_playlists(config["similar_playlists"].get()):
-        request = RadioRequest(
-            seeds=query_parts(entry["seeds"]),
-            count=entry.get("count") or RadioRequest.count,
-            where=query_parts(entry.get("where") or ""),
-            max_per_artist=entry.get("max_per_artist"),
-            max_per_album=entry.get("max_per_album"),
-            order=entry.get("order") or RadioRequest.order,
-        )
-        playlists.append(NamedPlaylist(str(entry["name"]), request))
-    return playlists
-
-
-def playlist_folder(config: Any) -> str:
-    """``similar_playlist_dir``, else smartplaylist's ``playlist_dir``."""
-    folder = config["similar_playlist_dir"].get()
-    if folder is None:
-        section = beets_config["smartplaylist"]["playlist_dir"]
-        folder = section.get() if section.exists() else "."
-    return os.path.expanduser(str(folder))
-
-
-def radio_model(config: Any) -> str:
-    from ..library.settings import parse_similar_model
-
-    return parse_similar_model(config["similar_model"].get(), config["models"].get())
-
-
-def similar_subcommand(plugin: Any) -> ui.Subcommand:
-    """``beet musicnn-similar``: the items that sound most like the seeds."""
-    command = ui.Subcommand(
-        "musicnn-similar", help="list the items that sound most like QUERY's"
-    )
-    parser = command.parser
-    parser.usage = (
-        "beet musicnn-similar [options] QUERY\n"
-        "The items matching QUERY are the seeds; list the items nearest to "
-        "them in sound (MusicNN embeddings), best first."
-    )
-    parser.add_option(
-        "-n", "--count", type="int", default=20, metavar="N", help="items to list"
-    )
-    parser.add_option(
-        "--where",
-        metavar="QUERY",
-        help="only suggest items that match this beets query too "
-        "(quote it: --where 'year:1990.. ^genres:christmas')",
-    )
-    parser.add_option(
-        "--max-per-artist", type="int", metavar="N", help="at most N per artist"
-    )
-    parser.add_option(
-        "--max-per-album", type="int", metavar="N", help="at most N per album"
-    )
-    parser.add_option(
-        "--order",
-        default="similarity",
-        metavar="ORDER",
-        help="similarity (best first) or flow (each item close to the one "
-        "before, for smooth listening)",
-    )
-    parser.add_option(
-        "--m3u", metavar="PATH", help="also write the list to this playlist file"
-    )
-    parser.add_format_option(target="item")
-
-    def run(lib: Library, opts: Any, args: list[str]) -> None:
-        if not args:
-            raise ui.UserError("musicnn-similar: give a query for the seed items")
-        request = RadioRequest(
-            seeds=args,
-            count=opts.count,
-            where=query_parts(opts.where or ""),
-            max_per_artist=opts.max_per_artist,
-            max_per_album=opts.max_per_album,
-            order=opts.order,
-        )
-        fmt = PlaylistFormat.from_config() if opts.m3u else None
-        radio = make_radio(lib, plugin.store(lib), radio_model(plugin.config), request)
-        for line in radio.warnings():
-            ui.print_(line)
-        for item in radio.items:
-            ui.print_(format(item, opts.format or ""))
-        if opts.m3u:
-            write_m3u(lib, radio.items, opts.m3u, fmt)
-
-    command.func = run
-    return command
-
-
-def radio_subcommand(plugin: Any) -> ui.Subcommand:
-    """``beet musicnn-radio``: regenerate the ``similar_playlists``."""
-    command = ui.Subcommand(
-        "musicnn-radio", help="regenerate the musicnn radio playlists"
-    )
-    command.parser.usage = (
-        "beet musicnn-radio [NAME...]\n"
-        "Write the playlists of the `similar_playlists` setting (only those "
-        "named, if any)."
-    )
-
-    def run(lib: Library, opts: Any, args: list[str]) -> None:
-        playlists = named_playlists(plugin.config)
-        if not playlists:
-            ui.print_("musicnn: no `similar_playlists` configured")
-            return
-        for line in refresh_playlists(plugin, lib, playlists, args):
-            ui.print_(line)
-
-    command.func = run
-    return command
-
-
-def refresh_playlists(
-    plugin: Any,
-    lib: Library,
-    playlists: Sequence[NamedPlaylist] | None = None,
-    names: Sequence[str] = (),
-) -> list[str]:
-    """Regenerate the configured radio playlists (e.g. after a run)."""
-    if playlists is None:
-        playlists = named_playlists(plugin.config)
-    if not playlists:
-        return []
-    return update_playlists(
-        lib,
-        plugin.store(lib),
-        radio_model(plugin.config),
-        playlists,
-        playlist_folder(plugin.config),
-        names,
-    )
