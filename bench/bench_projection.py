@@ -9,7 +9,7 @@ synthetic items (``bench_similar.py``'s structure), each in a fresh process.
 
 Real embeddings, in order of preference:
 
-- ``--cache DIR``: the label corpus cache (``bench/cache_labels_corpus.py``:
+- ``--cache DIR``: the label corpus cache (``corpora/cache_labels_corpus.py``:
   one ``.npz`` per track with per-patch ``msd_embeddings``): tracks (mean
   embedding, what the map shows) and patches (a fixed sample of 3,000 3-second
   windows: a larger, denser set);

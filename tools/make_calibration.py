@@ -10,10 +10,11 @@ statistics and writes the JSON with the corpus' provenance.
 The shipped file is fitted on the label corpus and a per-package sample of
 the other music of free-licensed Debian packages (Debian main: GPL, CC
 BY(-SA), CC0 and BSD-like licences; unpacked under ``/work/corpus`` by
-``bench/make_labels_corpus.py``, never committed), plus the project's clips::
+``corpora/make_labels_corpus.py``, never committed), plus the project's clips::
 
-    python bench/calibration_corpus.py      # -> bench/calibration_corpus.tsv
-    nice -n 10 python tools/make_calibration.py --tracks bench/calibration_corpus.tsv \
+    python corpora/calibration_corpus.py      # -> corpora/calibration_corpus.tsv
+    nice -n 10 python tools/make_calibration.py \
+        --tracks corpora/calibration_corpus.tsv \
         --cache /work/corpus/calibration_scores.jsonl --max-seconds 90 --jobs 2 \
         --note "..." shared-audio=../shared/audio tests-data-music=tests/data/music
 
@@ -28,8 +29,8 @@ The numbers are those of the plugin's default analysis: both models, each on
 its default patch share (``patch_share``, MTT on a third of the patches);
 ``--patch-share MODEL=SHARE`` sets others. ``--tracks FILE`` adds the tracks of
 a TSV (columns ``source``, ``family``, ``path``, ``patch_cache``; written for
-the label corpus by ``bench/calibration_corpus.py``): a track with a
-``patch_cache`` (an ``.npz`` of ``bench/cache_labels_corpus.py`` holding every
+the label corpus by ``corpora/calibration_corpus.py``): a track with a
+``patch_cache`` (an ``.npz`` of ``corpora/cache_labels_corpus.py`` holding every
 patch's outputs) is taken from it at the same shares, without decoding; the
 others are analysed. The provenance then counts tracks per source and per
 family. A folder's file already listed in ``--tracks`` is counted once.

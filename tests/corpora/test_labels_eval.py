@@ -1,6 +1,6 @@
 """The label evaluation's own machinery: manifest, genre families, song level.
 
-``bench/eval_labels.py`` is only as honest as (1) the manifest it reads, (2)
+``corpora/eval_labels.py`` is only as honest as (1) the manifest it reads, (2)
 the map from a genre label to a family, and (3) its claim to compute the
 song-level scores the plugin computes. Each is checked here on real data:
 the committed manifest, beets' own lastgenre tree, and real clips run
@@ -19,13 +19,13 @@ import pytest
 
 from tests.conftest import BUNDLED_MUSIC, REPO_ROOT
 
-sys.path.insert(0, str(REPO_ROOT / "bench"))
+sys.path.insert(0, str(REPO_ROOT / "corpora"))
 
 import eval_labels
 from labels_corpus_data import Track
 from labels_corpus_rules import FAMILIES
 
-MANIFEST = REPO_ROOT / "bench" / "labels_corpus.tsv"
+MANIFEST = REPO_ROOT / "corpora" / "labels_corpus.tsv"
 
 
 def _manifest_rows() -> list[dict]:

@@ -137,7 +137,7 @@ def share_patches(n_patches: int, share: float) -> np.ndarray:
     hears): ``max(1, ceil(n_patches * share))`` patches spread evenly by
     :func:`choose_patches`. This function is the one rule for it: the
     analysis uses it, and so does the label evaluation
-    (``bench/eval_labels.py``), which computes every patch once and derives
+    (``corpora/eval_labels.py``), which computes every patch once and derives
     each share from them.
 
     Parameters

@@ -22,7 +22,7 @@ forbidden (:data:`FORBIDDEN_MOODS`: metal is never calm or happy, hard rock
 never calm).
 
 The constants below are the one place to tune these rules; the label
-evaluation (``bench/eval_labels.py``) measures them. Everything here is pure.
+evaluation (``corpora/eval_labels.py``) measures them. Everything here is pure.
 """
 
 from __future__ import annotations
@@ -62,12 +62,12 @@ ENERGY_AXES: tuple[EnergyAxis, ...] = (
 #: reference corpus. The label corpus has no per-track moods, so this floor
 #: is not tuned for accuracy; on its dev split every floor from 0.6 to 0.95
 #: gives no metal track a calm or happy mood, and 0.85 with the margin sets a
-#: mood for 30 % of the tracks (``bench/explore_moods.py``, docs/labels.md).
+#: mood for 30 % of the tracks (``corpora/explore_moods.py``, docs/labels.md).
 MOOD_MIN_STRENGTH = 0.85
 #: ...and by how much (in strength) it must beat the next mood.
 MOOD_MIN_MARGIN = 0.05
 #: Calibrated strength an energy pole needs. Chosen on the label corpus' dev
-#: split (``bench/explore_moods.py``): of floors 0.7-0.9 and margins 0.1-0.5,
+#: split (``corpora/explore_moods.py``): of floors 0.7-0.9 and margins 0.1-0.5,
 #: 0.7 with 0.3 has the best mean precision of the four poles (each set for
 #: at least five dev tracks) against the loudness and onset-rate terciles:
 #: loud 0.92, quiet 0.65, fast 0.67, slow 0.43 (chance: 0.33; with the

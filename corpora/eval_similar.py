@@ -25,7 +25,7 @@ Embeddings are cached (JSON lines, one per track, both models) in
 default here) analyses 48 patches spread over each track (fast mode) to save
 time; the full analysis is ``--patch-budget 0``.
 
-    python bench/eval_similar.py [--cache /tmp/corpus/radio_embeddings.jsonl]
+    python corpora/eval_similar.py [--cache /tmp/corpus/radio_embeddings.jsonl]
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Widen the genre corpus of issue 10: more tracks whose source states their family.
 
-``bench/labels_corpus.tsv`` (rules in ``bench/labels_corpus_rules.py``) holds the
+``corpora/labels_corpus.tsv`` (rules in ``corpora/labels_corpus_rules.py``) holds the
 tracks of the first ~80 Debian packages. This script adds rows from
 
 - the tracks of that inventory left out as "family unclear", where a statement
@@ -11,17 +11,17 @@ tracks of the first ~80 Debian packages. This script adds rows from
   style.
 
 Families are decided blind, from the sources only (no listening, no model
-output), and written to ``bench/labels_corpus_extra.tsv`` with exactly the
-columns of ``bench/labels_corpus.tsv``. Manifest paths are relative to
-``/work/corpus``, so ``bench/cache_labels_corpus.py --manifest`` reads them.
-See ``bench/labels_corpus_extra.md`` for the rules and citations::
+output), and written to ``corpora/labels_corpus_extra.tsv`` with exactly the
+columns of ``corpora/labels_corpus.tsv``. Manifest paths are relative to
+``/work/corpus``, so ``corpora/cache_labels_corpus.py --manifest`` reads them.
+See ``corpora/labels_corpus_extra.md`` for the rules and citations::
 
-    python bench/labels_corpus_extra_rules.py download   # -> extra/debs
-    python bench/labels_corpus_extra_rules.py extract    # -> extra/audio
-    python bench/labels_corpus_extra_rules.py render     # LMMS demos -> WAV
-    python bench/labels_corpus_extra_rules.py inventory  # tags, duration, hash
-    python bench/labels_corpus_extra_rules.py manifest   # -> the extra TSV
-    python bench/labels_corpus_extra_rules.py all
+    python corpora/labels_corpus_extra_rules.py download   # -> extra/debs
+    python corpora/labels_corpus_extra_rules.py extract    # -> extra/audio
+    python corpora/labels_corpus_extra_rules.py render     # LMMS demos -> WAV
+    python corpora/labels_corpus_extra_rules.py inventory  # tags, duration, hash
+    python corpora/labels_corpus_extra_rules.py manifest   # -> the extra TSV
+    python corpora/labels_corpus_extra_rules.py all
 
 The first manifest's files and rules are read, never changed: its exclusions
 (15 s, effect folders, stems), its genre-tag table and its duplicate hash

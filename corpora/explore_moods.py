@@ -18,8 +18,8 @@ test and on all tracks):
   ``loud`` track among the quietest). Terciles are of all 140 tracks, so a
   label set at random would be right a third of the time.
 
-    python bench/explore_moods.py            # dev split
-    python bench/explore_moods.py --final    # + the chosen rule on test
+    python corpora/explore_moods.py            # dev split
+    python corpora/explore_moods.py --final    # + the chosen rule on test
 """
 
 from __future__ import annotations

@@ -1,22 +1,22 @@
 """Rebuild the weakly-labelled genre corpus in ``/work/corpus`` from Debian.
 
-The corpus behind ``bench/labels_corpus.tsv`` (see ``bench/labels_corpus.md``
+The corpus behind ``corpora/labels_corpus.tsv`` (see ``corpora/labels_corpus.md``
 for the inclusion rules and family definitions) is free-licensed music shipped
 in Debian 12 "bookworm" main, plus the team's shared clips. The audio never
 enters the repository; this script fetches and unpacks it again:
 
-    python bench/make_labels_corpus.py download   # apt-get download PKG... -> debs/
-    python bench/make_labels_corpus.py extract    # audio + docs -> audio/PKG/
-    python bench/make_labels_corpus.py derive     # Frets on Fire stems -> whole songs
-    python bench/make_labels_corpus.py inventory  # tags, duration, head hash
-    python bench/make_labels_corpus.py check      # every manifest path exists
+    python corpora/make_labels_corpus.py download   # apt-get download PKG... -> debs/
+    python corpora/make_labels_corpus.py extract    # audio + docs -> audio/PKG/
+    python corpora/make_labels_corpus.py derive     # Frets on Fire stems -> whole songs
+    python corpora/make_labels_corpus.py inventory  # tags, duration, head hash
+    python corpora/make_labels_corpus.py check      # every manifest path exists
 
 ``download`` needs ``apt-get`` and network access (about 5 GB); ``extract``
 needs ``dpkg-deb`` and ``tar``. Each step skips what is already there.
 ``inventory`` writes, for every extracted audio file, its duration, its own
 tags (genre, artist, title, licence, comment) and a hash of the first 20 s
 of the decoded audio, which is how duplicates across packages are found.
-The manifest is then written by ``bench/labels_corpus_rules.py`` from the
+The manifest is then written by ``corpora/labels_corpus_rules.py`` from the
 inventory and the per-package rules there (no model output is involved).
 """
 

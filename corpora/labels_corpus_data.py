@@ -1,6 +1,6 @@
 """Load the genre corpus: manifest rows joined with their cached analyses.
 
-Shared by ``bench/eval_labels.py`` and anyone measuring on the corpus (the
+Shared by ``corpora/eval_labels.py`` and anyone measuring on the corpus (the
 families/map study: cluster purity, ARI of song-level embeddings)::
 
     from labels_corpus_data import load_corpus, song_embeddings
@@ -116,7 +116,7 @@ def load_corpus(
         if require_all:
             raise FileNotFoundError(
                 f"{len(missing)} corpus tracks have no cache in {cache}; run "
-                "bench/cache_labels_corpus.py"
+                "corpora/cache_labels_corpus.py"
             )
         print(f"note: {len(missing)} tracks not cached yet, left out", file=sys.stderr)
     return tracks

@@ -1,6 +1,6 @@
 """Analyse every track of the genre corpus once and cache what the label study needs.
 
-For each row of ``bench/labels_corpus.tsv`` this writes
+For each row of ``corpora/labels_corpus.tsv`` this writes
 ``/work/corpus/cache/<key>.npz`` (``key`` = :func:`track_key` of the manifest
 path) holding:
 
@@ -24,7 +24,7 @@ path) holding:
 Two worker processes (spawned, one ONNX thread each), resumable: a key whose
 file exists is skipped. Run it under ``nice``, the machine is shared::
 
-    nice -n 10 python bench/cache_labels_corpus.py [--workers 2]
+    nice -n 10 python corpora/cache_labels_corpus.py [--workers 2]
 """
 
 from __future__ import annotations

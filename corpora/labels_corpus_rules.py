@@ -1,7 +1,7 @@
 """The inclusion rules of the genre corpus, as code: inventory -> manifest.
 
 Written, and the manifest committed, before any model ran on the corpus (see
-``bench/labels_corpus.md``). A track's family comes only from its source:
+``corpora/labels_corpus.md``). A track's family comes only from its source:
 
 1. its own GENRE tag, through :data:`GENRE_TAG_FAMILY`;
 2. else its title or file name where that names the style
@@ -15,7 +15,7 @@ under ``sound``/``sfx``/``ambient`` folders of games), isolated stems and
 duplicates (same decoded first 20 s) are left out; so are tracks whose family
 is unclear, which is most game music.
 
-    python bench/labels_corpus_rules.py   # writes bench/labels_corpus.tsv
+    python corpora/labels_corpus_rules.py   # writes corpora/labels_corpus.tsv
 """
 
 from __future__ import annotations

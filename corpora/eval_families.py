@@ -1,9 +1,9 @@
 """How good and how stable the families are, on the label corpus.
 
-The corpus is the label evaluation's: ``bench/labels_corpus.tsv`` (one row
+The corpus is the label evaluation's: ``corpora/labels_corpus.tsv`` (one row
 per real track with its source ``family``, decided from the file's own tags
 and names before any model output) and its analysis cache
-(``bench/cache_labels_corpus.py``: per-patch MSD and MTT scores and
+(``corpora/cache_labels_corpus.py``: per-patch MSD and MTT scores and
 embeddings of every track). Tracks marked ``doubtful`` are left out.
 
 For each track this takes what ``beet musicnn`` would store: the song-level
@@ -22,7 +22,7 @@ Measures:
   against the whole) and cluster again; the ARI between the two runs on the
   tracks they share, over 10 random draws (seeded).
 
-    python bench/eval_families.py [--manifest bench/labels_corpus.tsv]
+    python corpora/eval_families.py [--manifest corpora/labels_corpus.tsv]
         [--cache /work/corpus/cache]
 """
 

@@ -1,13 +1,13 @@
-"""Write ``bench/calibration_corpus.tsv``: the tracks the calibration is fitted on.
+"""Write ``corpora/calibration_corpus.tsv``: the tracks the calibration is fitted on.
 
 Calibration needs no labels, so it can use more music than the label corpus:
 
 - **every track of the label corpus** (``labels_corpus.tsv`` and
   ``labels_corpus_extra.tsv``, dev and test), whose per-patch outputs are
-  cached (``bench/cache_labels_corpus.py``): no decoding;
+  cached (``corpora/cache_labels_corpus.py``): no decoding;
 - **a sample of the other music** of the same Debian packages and of the
   packages whose music states no genre (the inventory of
-  ``bench/make_labels_corpus.py``, filtered as the label corpus is: at least
+  ``corpora/make_labels_corpus.py``, filtered as the label corpus is: at least
   15 s, no stems, no effect folders, no duplicates): per package, unlabelled
   tracks in a stable (hashed) order until the package has
   :data:`PER_PACKAGE` tracks in all, so that no soundtrack dominates more
@@ -20,8 +20,9 @@ for unlabelled tracks), ``path`` (absolute), ``patch_cache`` (the cached
 ``.npz`` of a label-corpus track, else empty: ``make_calibration`` analyses
 the file). Then::
 
-    python bench/calibration_corpus.py
-    nice -n 10 python tools/make_calibration.py --tracks bench/calibration_corpus.tsv \\
+    python corpora/calibration_corpus.py
+    nice -n 10 python tools/make_calibration.py \\
+        --tracks corpora/calibration_corpus.tsv \\
         --cache /work/corpus/calibration_scores.jsonl --max-seconds 90 --jobs 2 \\
         shared-audio=/work/shared/audio tests-data-music=tests/data/music
 """

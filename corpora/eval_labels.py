@@ -3,7 +3,7 @@
 For each *configuration* (models, per-model patch share, calibration) this
 derives every corpus track's fields **with the plugin's own code**
 (:func:`beetsplug.musicnn.labels.fields.derive_fields`, ``FieldSettings``) from the
-cached per-patch outputs (``bench/cache_labels_corpus.py``), maps
+cached per-patch outputs (``corpora/cache_labels_corpus.py``), maps
 ``musicnn_genre`` to a genre family through beets' lastgenre tree, and
 reports, on dev, test and all (each with and without doubtful tracks):
 
@@ -21,7 +21,7 @@ A model with share ``s`` listens to ``sampling.choose_patches(n, max(1,
 ceil(n * s)))`` of a track's ``n`` patches; the song-level score is the mean
 of their outputs, as the plugin computes it.
 
-    python bench/eval_labels.py --config "today:msd" --config "both:msd+mtt" \\
+    python corpora/eval_labels.py --config "today:msd" --config "both:msd+mtt" \\
         --config "mtt-third:msd+mtt:mtt=0.34" --out /tmp/labels.md
 
 ``--config NAME:MODELS[:MODEL=SHARE,...]``; ``--calibration FILE`` uses a

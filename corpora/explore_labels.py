@@ -2,7 +2,7 @@
 
 Rules are tuned on the dev split only; ``--final`` evaluates the chosen rules
 once on the test split. Everything starts from the cached per-patch outputs
-(``bench/cache_labels_corpus.py``) and the shipped calibration's z-scores, as
+(``corpora/cache_labels_corpus.py``) and the shipped calibration's z-scores, as
 ``fields.derive_fields`` uses them. Nothing here changes the plugin; the
 findings are for whoever applies them.
 
@@ -19,8 +19,8 @@ loud, fast, slow, quiet, soft) are chosen separately; each is set only if its
 calibrated strength reaches a threshold (abstention). Reported: how often a
 mood is set, and how many metal tracks get a calm or happy one.
 
-    python bench/explore_labels.py            # dev split
-    python bench/explore_labels.py --final    # the chosen rules on test, once
+    python corpora/explore_labels.py            # dev split
+    python corpora/explore_labels.py --final    # the chosen rules on test, once
 """
 
 from __future__ import annotations
