@@ -11,8 +11,8 @@ a module imports only its own layer and those above it in this list
 - ``sound``: similarity, the radio, families, playlists;
 - ``player``: playing them;
 - ``report``: the HTML report;
-- ``commands``: the ``beet musicnn-*`` commands;
-- ``plugin``: the beets glue (the ``musicnn`` command, import stage, events).
+- ``commands``: the ``beet`` commands, one module each;
+- ``plugin``: the beets glue (the plugin class, import stage, events).
 
 beets looks for the plugin class in this package's namespace, hence the
 import below. It must be unconditional: beets reads the namespace of the
