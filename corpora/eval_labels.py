@@ -244,6 +244,9 @@ def plugin_at(rev: str):
     package = "musicnn_at_" + re.sub(r"\W", "_", rev)
     (folder / "beetsplug" / "musicnn").rename(folder / package)
     sys.path.insert(0, str(folder))
+    # Since the package was split into stage folders, they are in labels/.
+    if (folder / package / "labels").is_dir():
+        package += ".labels"
     return (
         importlib.import_module(f"{package}.fields"),
         importlib.import_module(f"{package}.calibration"),

@@ -49,8 +49,8 @@ from tensorflow.core.framework import graph_pb2, node_def_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-MODELS_PY = REPO_ROOT / "beetsplug" / "musicnn" / "models.py"
-DEFAULT_OUT = REPO_ROOT / "beetsplug" / "musicnn" / "weights"
+MODELS_PY = REPO_ROOT / "beetsplug" / "musicnn" / "engine" / "models.py"
+DEFAULT_OUT = REPO_ROOT / "beetsplug" / "musicnn" / "engine" / "weights"
 
 #: The bool placeholder that switches batch norm and dropout to training mode.
 IS_TRAINING_NODE = "model/Placeholder_2"
