@@ -39,7 +39,7 @@ def test_mel_scale_is_slaneys_and_inverts(hz):
 def test_the_analysis_imports_neither_librosa_nor_scipy(python_output):
     # Worker processes start faster without them (1.5-3 s of imports).
     code = (
-        "import sys, numpy as np; from beetsplug.musicnn import analysis; "
+        "import sys, numpy as np; from beetsplug.musicnn.engine import analysis; "
         "analysis.analyze_signal(np.zeros(16000, 'float32'), ['msd']); "
         "print(sorted({'librosa', 'scipy'} & set(sys.modules)))"
     )
