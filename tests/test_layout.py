@@ -177,7 +177,8 @@ def test_no_import_cycle(package_graph):
 def test_the_graph_is_read(package_graph):
     # Guards the two tests above against reading nothing: the plugin
     # reaches the engine, also through imports inside functions.
-    assert f"{PACKAGE}.library.runner" in package_graph[f"{PACKAGE}.plugin"]
+    assert f"{PACKAGE}.commands.analyse" in package_graph[f"{PACKAGE}.plugin"]
+    assert f"{PACKAGE}.library.runner" in package_graph[f"{PACKAGE}.commands.analyse"]
     assert f"{PACKAGE}.engine.analysis" in package_graph[f"{PACKAGE}.executors.worker"]
 
 
