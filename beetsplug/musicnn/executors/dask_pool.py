@@ -212,6 +212,8 @@ class DaskPool:
         #: Tasks that have started on a file, by key: when (this process's
         #: ``time.monotonic``, on the event's arrival) and on which worker.
         self._started: dict[str, tuple[float, str]] = {}
+        #: The workers are the cluster's: their priority is not ours to set.
+        self.priority_notes: set[str] = set()
         self._closed = False
         self._iterating = False
 

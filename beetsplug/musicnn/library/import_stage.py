@@ -19,8 +19,7 @@ from .selection import absolute_path, file_mtime, is_up_to_date
 if TYPE_CHECKING:
     from beets.library import Library
 
-    from ..executors.dask_pool import DaskPool
-    from ..executors.pool import AnalysisPool
+    from ..executors.base import Executor
     from .settings import Settings
     from .store import ResultStore
 
@@ -41,7 +40,7 @@ class ImportAnalyser:
         # The importer writes the files itself after the plugin stages.
         self.options = settings.run_options(write=False, library_path=lib.path)
         self.store = store
-        self.pool: AnalysisPool | DaskPool | None = None
+        self.pool: Executor | None = None
         self.broken = False
         #: Items analysed whose files the importer has not placed yet.
         self.analysed: set[int] = set()

@@ -26,9 +26,8 @@ from .selection import Selection, iter_jobs
 if TYPE_CHECKING:
     from beets.library import Library
 
-    from ..executors.dask_pool import DaskPool
+    from ..executors.base import Executor
     from ..executors.jobs import Job, Outcome
-    from ..executors.pool import AnalysisPool
     from .settings import Settings
     from .store import ResultStore
 
@@ -67,7 +66,7 @@ def analyse_selection(
         if budget is not None:
             jobs = budget.jobs(jobs)
         saver = ResultSaver(lib, store, options)
-        pool = None
+        pool: Executor | None = None
         try:
             with (
                 open_pool(settings, len(selection)) as pool,
@@ -88,7 +87,7 @@ def analyse_selection(
             summary.left = len(selection) - summary.analysed - summary.failed
             if summary.left > 0:
                 summary.time_budget = budget.seconds
-        for note in sorted(getattr(pool, "priority_notes", ())):
+        for note in sorted(pool.priority_notes if pool is not None else ()):
             log.debug("musicnn: worker priority: {}", note)
         log.debug("{}", summary.time_text())
     summary.wall_seconds = time.monotonic() - started
@@ -131,7 +130,7 @@ def _stop_message(error: Exception, summary: RunSummary) -> str:
     return f"musicnn: cannot load the models: {error}"
 
 
-def open_pool(settings: Settings, jobs: int) -> AnalysisPool | DaskPool:
+def open_pool(settings: Settings, jobs: int) -> Executor:
     if settings.executor == "dask":
         from ..executors.dask_pool import DaskPool
 
