@@ -134,6 +134,7 @@ def child(folder: Path, what: str) -> dict:
     from beets.library import Library
 
     from beetsplug.musicnn.commands import report as report_command
+    from beetsplug.musicnn.library.selection import items_by_id
     from beetsplug.musicnn.library.store import ResultStore
     from beetsplug.musicnn.sound import family_sets as family_commands
 
@@ -163,7 +164,7 @@ def child(folder: Path, what: str) -> dict:
         with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
             for family in family_set.families:
                 print(f"== {family.name} ({len(family.item_ids):,} tracks)")
-                for item in family_commands.iter_items(lib, family.item_ids):
+                for item in items_by_id(lib, family.item_ids):
                     print(format(item, ""))
         result = {
             "families": len(family_set.families),

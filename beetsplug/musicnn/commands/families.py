@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from beets import ui
 
+from ..library.selection import items_by_id
 from ..library.settings import ConfigError
-from ..sound.family_sets import iter_items, make_families, write_family_playlists
+from ..sound.family_sets import make_families, write_family_playlists
 from ..sound.playlists import PlaylistFormat, query_parts
 from .similar import playlist_folder, radio_model
 
@@ -146,7 +147,7 @@ def families_subcommand(plugin: Any) -> ui.Subcommand:
             ui.print_(line)
         for family in family_set.families:
             ui.print_(f"== {family.name} ({len(family.item_ids):,} tracks)")
-            for item in iter_items(lib, family.item_ids):
+            for item in items_by_id(lib, family.item_ids):
                 ui.print_(format(item, opts.format or ""))
         if opts.m3u:
             written = write_family_playlists(

@@ -8,12 +8,13 @@ stage see only this.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from .jobs import AnalysisSettings, Job, Outcome
 
 
+@runtime_checkable
 class Executor(Protocol):
     """Analyses jobs somewhere and yields their outcomes as they complete.
 

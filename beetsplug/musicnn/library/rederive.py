@@ -10,7 +10,7 @@ re-analysis.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +26,7 @@ from .saving import (
     set_genres,
     store_item,
 )
-from .selection import iter_items
+from .selection import items_by_id, iter_items
 
 if TYPE_CHECKING:
     from beets.library import Library
@@ -64,14 +64,7 @@ def relabel(
     see ``selection.select``) from the store; no audio is decoded. With
     ``version``, the items also take that ``musicnn_version``: their stored
     results are all current for it (a model was removed from the run)."""
-    return rederive_items(lib, _items_by_id(lib, ids), options, store, version)
-
-
-def _items_by_id(lib: Library, ids: Iterable[int]) -> Iterator[Item]:
-    for item_id in ids:
-        item = lib.get_item(item_id)
-        if item is not None:
-            yield item
+    return rederive_items(lib, items_by_id(lib, ids), options, store, version)
 
 
 def rederive_items(

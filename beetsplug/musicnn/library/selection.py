@@ -8,6 +8,7 @@ ids only when the pool asks for them.
 
 from __future__ import annotations
 
+import itertools
 import os
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 from beets import context, util
 from beets.dbcore.query import (
     AndQuery,
+    InQuery,
     InvalidQueryArgumentValueError,
     InvalidQueryError,
     NumericQuery,
@@ -68,6 +70,18 @@ def iter_items(lib: Library, query: Sequence[str] = ()) -> Iterator[Item]:
     """The items matching ``query``, read ``PAGE_SIZE`` at a time."""
     for _, items in iter_pages(lib, query):
         yield from items
+
+
+def items_by_id(
+    lib: Library, item_ids: Iterable[int], batch_size: int = 5000
+) -> Iterator[Item]:
+    """The items of ``item_ids``, in that order, fetched a batch at a time
+    (one query per batch, below SQLite's limit of query parameters); ids of
+    items that are gone are skipped."""
+    ids = iter(item_ids)
+    while batch := [int(item_id) for item_id in itertools.islice(ids, batch_size)]:
+        fetched = {item.id: item for item in lib.items(InQuery("id", batch))}
+        yield from (fetched[i] for i in batch if i in fetched)
 
 
 def parse_query(lib: Library, query: Sequence[str]) -> Query:

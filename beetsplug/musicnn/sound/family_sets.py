@@ -14,17 +14,17 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from beets import ui
-from beets.dbcore.query import InQuery
 
+from ..library.selection import items_by_id
 from .playlists import PlaylistFormat, write_m3u
 
 if TYPE_CHECKING:
-    from beets.library import Item, Library
+    from beets.library import Library
 
     from ..library.store import ResultStore
     from .catalog import AnalysedSelection
@@ -151,15 +151,6 @@ def families_of(selection: AnalysedSelection, k: int | None = None) -> FamilySet
     return FamilySet(found, partition, selection)
 
 
-def iter_items(lib: Library, item_ids: Sequence[int]) -> Iterator[Item]:
-    """The items of ``item_ids``, in that order, fetched a batch at a time."""
-    batch_size = 5000
-    for start in range(0, len(item_ids), batch_size):
-        batch = list(item_ids[start : start + batch_size])
-        fetched = {item.id: item for item in lib.items(InQuery("id", batch))}
-        yield from (fetched[i] for i in batch if i in fetched)
-
-
 def playlist_file_name(name: str) -> str:
     """A family's playlist file: its name, safe on every file system."""
     safe = re.sub(r'[\\/:*?"<>|\x00-\x1f]', "-", name).strip(" .") or "family"
@@ -176,7 +167,7 @@ def write_family_playlists(
     for family in family_set.families:
         name = playlist_file_name(family.name)
         write_m3u(
-            lib, iter_items(lib, family.item_ids), os.path.join(folder, name), fmt
+            lib, items_by_id(lib, family.item_ids), os.path.join(folder, name), fmt
         )
         written.append(name)
     manifest = os.path.join(folder, MANIFEST)
