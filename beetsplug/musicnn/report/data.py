@@ -127,80 +127,24 @@ def build(
     """
     selection = family_set.selection
     catalog = selection.catalog
-    n = len(catalog)
     neighbour_rows, neighbour_similarity = neighbours
-
-    tag_names = sorted({tag for tags in catalog.tags for tag in tags[:TOP_TAGS]})
-    tag_code = {tag: i for i, tag in enumerate(tag_names)}
-    top_tags = np.full((n, TOP_TAGS), 65535, dtype=np.uint16)
-    for row, tags in enumerate(catalog.tags):
-        for j, tag in enumerate(tags[:TOP_TAGS]):
-            top_tags[row, j] = tag_code[tag]
-
-    labels = family_set.partition.labels
-    family_entries = []
-    for number, family in enumerate(family_set.families):
-        members = labels == number
-        family_entries.append(
-            {
-                "name": family.name,
-                "size": len(family.item_ids),
-                "x": round(float(np.median(positions[members, 0])), 4),
-                "y": round(float(np.median(positions[members, 1])), 4),
-            }
-        )
-    strength_names = list(catalog.strengths)
-    defaults = _default_strengths(strength_names)
-    ordered = defaults + [name for name in strength_names if name not in defaults]
-
-    failed = selection.failed
-    reasons = Counter(failure_reason(message) for message in failed.error)
-    failure_groups = sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))
-    if len(failure_groups) > FAILURE_GROUPS:
-        rest = sum(count for _, count in failure_groups[FAILURE_GROUPS:])
-        failure_groups = [*failure_groups[:FAILURE_GROUPS], ("other reasons", rest)]
-
-    bins = np.linspace(0.0, 1.0, HISTOGRAM_BINS + 1)
-    histograms = []
-    for name in defaults:
-        values = catalog.strengths[name]
-        values = values[~np.isnan(values)]
-        histograms.append(
-            {
-                "field": name,
-                "label": _strength_label(name),
-                "counts": np.histogram(np.clip(values, 0, 1), bins)[0].tolist(),
-            }
-        )
-
+    defaults = _default_strengths(list(catalog.strengths))
+    ordered = defaults + [name for name in catalog.strengths if name not in defaults]
     return {
         "title": title,
         "library": library,
         "generated": time.strftime("%Y-%m-%d %H:%M"),
         "model": model,
         "query": query,
-        "n": n,
+        "n": len(catalog),
         "ids": pack(catalog.ids, "<i4"),
         "x": pack(positions[:, 0], "<f4"),
         "y": pack(positions[:, 1], "<f4"),
         "title_text": catalog.title,
         "artist": encode_strings(catalog.artist),
         "album": encode_strings(catalog.album),
-        "categories": {
-            "genre": encode_strings(catalog.genre),
-            "mood": encode_strings(catalog.mood),
-            "energy": encode_strings(catalog.energy),
-            "family": {
-                "names": [family.name for family in family_set.families],
-                "codes": pack(labels, "<i2"),
-                "dtype": "i2",
-            },
-        },
-        "tags": {
-            "names": tag_names,
-            "codes": pack(top_tags, "<u2"),
-            "per_item": TOP_TAGS,
-        },
+        "categories": _categories(family_set),
+        "tags": _top_tags(catalog.tags),
         "strengths": [
             {
                 "field": name,
@@ -214,24 +158,102 @@ def build(
             "rows": pack(neighbour_rows, "<i4"),
             "similarity": pack(quantise(neighbour_similarity, -1.0, 1.0), "<u1"),
         },
-        "families": family_entries,
+        "families": _family_entries(family_set, positions),
         "outliers": family_set.outliers,
-        "charts": {
-            "genre": counts(catalog.genre),
-            "mood": counts(catalog.mood),
-            "energy": counts(catalog.energy) if any(catalog.energy) else [],
-            "histograms": histograms,
-            "bins": bins.round(3).tolist(),
-            "coverage": {
-                "analysed": n,
-                "failed": len(failed),
-                "not_analysed": selection.not_analysed - len(failed),
-            },
-            "failures": [list(group) for group in failure_groups],
-        },
+        "charts": _charts(family_set, defaults),
         "similar_command": {
             "count": NEIGHBOURS,
             "where": query,
         },
         "timings": {name: round(value, 2) for name, value in (timings or {}).items()},
     }
+
+
+def _categories(family_set: FamilySet) -> dict[str, Any]:
+    """The labels a point can be coloured by, each a code per point."""
+    catalog = family_set.selection.catalog
+    return {
+        "genre": encode_strings(catalog.genre),
+        "mood": encode_strings(catalog.mood),
+        "energy": encode_strings(catalog.energy),
+        "family": {
+            "names": [family.name for family in family_set.families],
+            "codes": pack(family_set.partition.labels, "<i2"),
+            "dtype": "i2",
+        },
+    }
+
+
+def _top_tags(tags: Sequence[Sequence[str]]) -> dict[str, Any]:
+    """Each point's first :data:`TOP_TAGS` tags as codes into one name list
+    (65535: no tag)."""
+    names = sorted({tag for item_tags in tags for tag in item_tags[:TOP_TAGS]})
+    code = {tag: i for i, tag in enumerate(names)}
+    top = np.full((len(tags), TOP_TAGS), 65535, dtype=np.uint16)
+    for row, item_tags in enumerate(tags):
+        for j, tag in enumerate(item_tags[:TOP_TAGS]):
+            top[row, j] = code[tag]
+    return {"names": names, "codes": pack(top, "<u2"), "per_item": TOP_TAGS}
+
+
+def _family_entries(
+    family_set: FamilySet, positions: np.ndarray
+) -> list[dict[str, Any]]:
+    """Each family's name, size and place on the map (its members' median)."""
+    labels = family_set.partition.labels
+    entries = []
+    for number, family in enumerate(family_set.families):
+        members = labels == number
+        entries.append(
+            {
+                "name": family.name,
+                "size": len(family.item_ids),
+                "x": round(float(np.median(positions[members, 0])), 4),
+                "y": round(float(np.median(positions[members, 1])), 4),
+            }
+        )
+    return entries
+
+
+def _charts(family_set: FamilySet, histogram_fields: Sequence[str]) -> dict[str, Any]:
+    """The charts' numbers: label counts, strength histograms, coverage and
+    the reasons of failures."""
+    selection = family_set.selection
+    catalog = selection.catalog
+    failed = selection.failed
+    bins = np.linspace(0.0, 1.0, HISTOGRAM_BINS + 1)
+    return {
+        "genre": counts(catalog.genre),
+        "mood": counts(catalog.mood),
+        "energy": counts(catalog.energy) if any(catalog.energy) else [],
+        "histograms": [
+            _histogram(name, catalog.strengths[name], bins) for name in histogram_fields
+        ],
+        "bins": bins.round(3).tolist(),
+        "coverage": {
+            "analysed": len(catalog),
+            "failed": len(failed),
+            "not_analysed": selection.not_analysed - len(failed),
+        },
+        "failures": [list(group) for group in _failure_groups(failed.error)],
+    }
+
+
+def _histogram(name: str, values: np.ndarray, bins: np.ndarray) -> dict[str, Any]:
+    values = values[~np.isnan(values)]
+    return {
+        "field": name,
+        "label": _strength_label(name),
+        "counts": np.histogram(np.clip(values, 0, 1), bins)[0].tolist(),
+    }
+
+
+def _failure_groups(errors: Sequence[str]) -> list[tuple[str, int]]:
+    """Failures counted by :func:`failure_reason`, most frequent first; past
+    :data:`FAILURE_GROUPS` the rest as ``other reasons``."""
+    reasons = Counter(failure_reason(message) for message in errors)
+    groups = sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))
+    if len(groups) > FAILURE_GROUPS:
+        rest = sum(count for _, count in groups[FAILURE_GROUPS:])
+        groups = [*groups[:FAILURE_GROUPS], ("other reasons", rest)]
+    return groups
