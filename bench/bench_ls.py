@@ -7,7 +7,7 @@ the same library without musicnn data.
 This builds two throw-away SQLite libraries of N items (albums of 10 tracks)
 with the same realistic fixed fields (title, artist, album, year, genres,
 path, length, bitrate...). In the second one every item also carries what a
-default analysis stores (see ``saving.derived_fields``): the ten default score
+default analysis stores (see ``item_fields.derived_fields``): the ten default score
 fields, ``musicnn_genre``, ``musicnn_mood``, ``musicnn_tags``,
 ``musicnn_version`` and ``musicnn_analyzed``. Those values are computed the
 way the plugin computes them, with ``fields.derive_fields`` and the default

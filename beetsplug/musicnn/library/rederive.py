@@ -17,15 +17,15 @@ from typing import TYPE_CHECKING, Any
 from beets.library import Item
 
 from ..labels import fields
-from .options import RunOptions
-from .saving import (
-    BATCH_SIZE,
+from .item_fields import (
     file_snapshot,
     label_fields,
     replace_fields,
     set_genres,
     store_item,
 )
+from .options import RunOptions
+from .saving import BATCH_SIZE
 from .selection import items_by_id, iter_items
 
 if TYPE_CHECKING:

@@ -18,9 +18,10 @@ from beets import logging
 from beets.ui import UserError
 
 from ..executors.native_stderr import DAMAGED_FRAMES
+from .item_fields import error_reason
 from .options import RunOptions
 from .progress import Progress, RunSummary
-from .saving import ResultSaver, error_reason
+from .saving import ResultSaver
 from .selection import Selection, iter_jobs
 
 if TYPE_CHECKING:
