@@ -42,7 +42,7 @@ from bench_ls import build_library
 
 from beetsplug.musicnn.engine.analysis import Analysis, ModelResult
 from beetsplug.musicnn.engine.models import EMBEDDING_SIZE, get_model
-from beetsplug.musicnn.executors.jobs import Job, Outcome
+from beetsplug.musicnn.executors.jobs import AnalysisSettings, Job, Outcome
 from beetsplug.musicnn.labels import fields
 from beetsplug.musicnn.library.options import RunOptions
 from beetsplug.musicnn.library.saving import ResultSaver
@@ -154,9 +154,7 @@ def main(argv: list[str] | None = None) -> None:
             lib = Library(str(db_path), str(music))
         store = ResultStore.for_library(db_path)
         options = RunOptions(
-            models=MODELS,
-            backend="onnx",
-            overlap=0.0,
+            analysis=AnalysisSettings(models=MODELS),
             field_settings=fields.FieldSettings(),
         )
         print(

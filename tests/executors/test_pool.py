@@ -405,7 +405,7 @@ def test_an_empty_run_starts_no_worker():
 
 
 def test_unknown_backend_or_model_fails_at_once():
-    with pytest.raises(ValueError, match="unknown backend 'nope'"):
+    with pytest.raises(ValueError, match="bad backend: 'nope' is not one of onnx"):
         AnalysisPool(AnalysisSettings(backend="nope"), WORKERS)
     with pytest.raises(ValueError, match="unknown MusicNN model 'xyz'"):
         AnalysisPool(AnalysisSettings(models=("msd", "xyz")), WORKERS)

@@ -55,7 +55,6 @@ from .jobs import (
     AnalysisSettings,
     Job,
     Outcome,
-    check_settings,
     one_line,
     timed_out_error,
 )
@@ -198,9 +197,10 @@ class DaskPool:
         tasks_per_thread: int = TASKS_PER_THREAD,
         job_timeout: float = JOB_TIMEOUT,
     ) -> None:
-        check_settings(settings)
         self.settings = settings
-        self.scheduler = check_scheduler_address(scheduler)
+        #: Checked by the caller (``check_scheduler_address``, as the
+        #: configuration is read).
+        self.scheduler = scheduler
         self.path_map = path_map or PathMap()
         self.tasks_per_thread = tasks_per_thread
         #: Seconds a file may take on a worker, from the task's start.

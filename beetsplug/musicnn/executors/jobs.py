@@ -32,9 +32,24 @@ def timed_out_error(seconds: float) -> str:
     )
 
 
+class SettingError(ValueError):
+    """An analysis setting no worker can use: ``field`` names it."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"bad {field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
 @dataclass(frozen=True)
 class AnalysisSettings:
-    """What every worker needs to analyse a file; picklable."""
+    """What every worker needs to analyse a file; picklable.
+
+    The one definition of these settings: the plugin's configuration makes
+    one (``library.settings``), the run options and every job carry it.
+    Checked when made (:func:`check_settings`), so a typo gives one clear
+    error in the caller's process rather than a worker failure.
+    """
 
     models: tuple[str, ...] = ("msd",)
     backend: str = "onnx"
@@ -48,6 +63,9 @@ class AnalysisSettings:
     #: to (``analyze(patch_shares=)``); a model not named hears them all.
     #: A tuple, not a dict, so that the settings stay hashable.
     patch_shares: tuple[tuple[str, float], ...] = ()
+
+    def __post_init__(self) -> None:
+        check_settings(self)
 
 
 @dataclass(frozen=True)
@@ -80,33 +98,70 @@ class Outcome:
 
 
 def check_settings(settings: AnalysisSettings) -> None:
-    """Raise ValueError, in the caller's process, for settings no worker can use.
+    """Raise :class:`SettingError` for settings no worker can use.
 
-    Checked before any worker starts so that a typo gives one clear error
-    rather than a worker failure.
+    The one check of these values: the configuration's parsing only turns
+    what YAML gives into them (``library.settings``), and reports this
+    error as a bad setting.
     """
     from ..engine.backends import BACKENDS
     from ..engine.models import get_model
 
-    if isinstance(settings.models, str) or not settings.models:
-        raise ValueError(
-            f"models must be a tuple of model keys, not {settings.models!r}"
-        )
-    for model in settings.models:
-        get_model(model)
-    if settings.backend not in BACKENDS:
-        known = ", ".join(BACKENDS)
-        raise ValueError(f"unknown backend {settings.backend!r} (known: {known})")
-    if not 0 <= settings.overlap < 1:
-        raise ValueError(f"overlap must be in [0, 1), not {settings.overlap}")
-    if settings.threads < 1:
-        raise ValueError(f"threads must be >= 1, not {settings.threads}")
-    if settings.patch_budget is not None and settings.patch_budget < 1:
-        raise ValueError(f"patch_budget must be >= 1, not {settings.patch_budget}")
+    def check(field: str, ok: bool, problem: str) -> None:
+        if not ok:
+            raise SettingError(field, problem)
+
+    models = settings.models
+    check(
+        "models",
+        isinstance(models, tuple) and bool(models),
+        f"{models!r} is not a tuple of model keys",
+    )
+    for model in (*models, *(model for model, _ in settings.patch_shares)):
+        try:
+            get_model(model)
+        except ValueError as exc:
+            raise SettingError("models", str(exc)) from None
+    backend = settings.backend
+    check(
+        "backend",
+        isinstance(backend, str) and backend in BACKENDS,
+        f"{backend!r} is not one of {', '.join(BACKENDS)}",
+    )
+    check(
+        "overlap",
+        _number(settings.overlap) and 0 <= settings.overlap < 1,
+        f"{_shown(settings.overlap)} is not in [0, 1)",
+    )
+    check(
+        "threads",
+        _count(settings.threads),
+        f"{settings.threads!r} is not a whole number of at least 1",
+    )
+    budget = settings.patch_budget
+    check(
+        "patch_budget",
+        budget is None or _count(budget),
+        f"{budget!r} is not a whole number of at least 1",
+    )
     for model, share in settings.patch_shares:
-        get_model(model)
-        if not 0 < share <= 1:
-            raise ValueError(f"the patch share of {model} must be in (0, 1]")
+        check(
+            "patch_shares",
+            _number(share) and 0 < share <= 1,
+            f"{model}: {_shown(share)} is not in (0, 1]",
+        )
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _shown(value: object) -> str:
+    return f"{value:g}" if _number(value) else repr(value)
+
+
+def _count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 def internal_error(error: BaseException) -> str:

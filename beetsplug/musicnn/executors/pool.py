@@ -48,7 +48,6 @@ from .jobs import (
     AnalysisSettings,
     Job,
     Outcome,
-    check_settings,
     timed_out_error,
 )
 from .worker import SINGLE_THREAD_ENV, analyse_job, warm_up, worker_main
@@ -145,7 +144,6 @@ class AnalysisPool:
     ) -> None:
         if workers < 0:
             raise ValueError(f"workers must be >= 0, not {workers}")
-        check_settings(settings)
         self.settings = settings
         self.workers = workers
         #: Seconds a file may take in a worker (not in this process, -j 0).

@@ -10,46 +10,54 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..labels import fields
+
+if TYPE_CHECKING:
+    from ..executors.jobs import AnalysisSettings
+    from ..labels.calibration import Calibration
 
 
 @dataclass(frozen=True)
 class RunOptions:
     """What a run needs to know besides the library and the query."""
 
-    models: tuple[str, ...]
-    backend: str
-    overlap: float
-    field_settings: Any  # fields.FieldSettings
+    #: The analysis every job of the run gets.
+    analysis: AnalysisSettings
+    field_settings: fields.FieldSettings
     #: Set ``item.genres`` (and so the file's genre tag) from musicnn_genre.
     write_genre: bool = False
     #: Write musicnn_mood to the files too (it is then a media field).
     write_mood: bool = False
     #: Write changed tags to the files (``ui.should_write``).
     write: bool = False
-    #: Fast mode: patches analysed per track; ``None`` analyses them all.
-    patch_budget: int | None = None
-    #: ``((model, share), ...)``: share of the patches each model hears.
-    patch_shares: tuple[tuple[str, float], ...] = ()
-    #: The ``calibration.Calibration`` in force; ``None``: the shipped one.
-    calibration: Any = None
+    #: The calibration in force; ``None``: the shipped one.
+    calibration: Calibration | None = None
     #: Where it comes from: ``shipped`` or ``library``.
     calibration_source: str = "shipped"
 
     @property
+    def models(self) -> tuple[str, ...]:
+        return self.analysis.models
+
+    @property
     def version(self) -> str:
+        analysis = self.analysis
         return fields.analysis_version(
-            self.models, self.overlap, self.patch_budget, dict(self.patch_shares)
+            analysis.models,
+            analysis.overlap,
+            analysis.patch_budget,
+            dict(analysis.patch_shares),
         )
 
     @property
     def current_versions(self) -> frozenset[str]:
         """The analyses that count as up to date for this run: its own, and
         in fast mode also the full analysis, which a sampled one estimates."""
+        analysis = self.analysis
         full = fields.analysis_version(
-            self.models, self.overlap, patch_shares=dict(self.patch_shares)
+            analysis.models, analysis.overlap, patch_shares=dict(analysis.patch_shares)
         )
         return frozenset({self.version, full})
 

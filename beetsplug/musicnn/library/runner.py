@@ -136,14 +136,14 @@ def open_pool(settings: Settings, jobs: int) -> Executor:
         from ..executors.dask_pool import DaskPool
 
         return DaskPool(
-            settings.analysis_settings(),
+            settings.analysis,
             settings.dask_scheduler,
             path_map=settings.path_map,
         )
     from ..executors.pool import AnalysisPool
 
     return AnalysisPool(
-        settings.analysis_settings(), settings.worker_count(jobs), nice=settings.nice
+        settings.analysis, settings.worker_count(jobs), nice=settings.nice
     )
 
 

@@ -10,20 +10,30 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import confuse
 from beets import ui
 
 from ..engine.models import DEFAULT_PATCH_BUDGET, MODELS, get_model
+from ..executors.jobs import AnalysisSettings, SettingError
 from ..labels import fields
+from .library_calibration import SOURCES as CALIBRATIONS
 from .options import RunOptions
 
-BACKENDS = ("onnx", "essentia")
+if TYPE_CHECKING:
+    from ..executors.dask_pool import PathMap
+
 #: Where the analysis runs: this machine's process pool, or a Dask cluster.
 EXECUTORS = ("local", "dask")
-#: Where calibrated strengths come from (``library_calibration.SOURCES``).
-CALIBRATIONS = ("shipped", "library")
+#: The configuration's key of each :class:`AnalysisSettings` field.
+ANALYSIS_KEYS = {
+    "models": "models",
+    "backend": "backend",
+    "overlap": "overlap",
+    "patch_budget": "fast_patches",
+    "patch_shares": "patch_share",
+}
 
 DEFAULT_CONFIG: dict[str, Any] = {
     # Analyse imported items during `beet import`.
@@ -94,29 +104,23 @@ class ConfigError(ui.UserError):
 class Settings:
     """The validated ``musicnn`` configuration, with command-line overrides."""
 
-    models: tuple[str, ...]
+    #: Models, backend, overlap, fast mode's patches, patch shares.
+    analysis: AnalysisSettings
     #: ``None`` means "as many as the machine allows" (pool.default_workers).
     workers: int | None
-    backend: str
-    overlap: float
     threshold: float
     scores: tuple[str, ...]
     write_genre: bool
     write_mood: bool
-    #: Patches analysed per track in fast mode; ``None`` analyses them all.
-    patch_budget: int | None = None
     executor: str = "local"
     #: ``tcp://HOST:PORT`` of the Dask scheduler with the ``dask`` executor.
     dask_scheduler: str | None = None
-    #: A ``dask_pool.PathMap``: the library's paths as the workers see them.
-    path_map: Any = None
+    #: The library's paths as the Dask workers see them.
+    path_map: PathMap | None = None
     #: Local workers run at low CPU and I/O priority (``priority``).
     nice: bool = True
     #: Seconds after which a run starts no new file; ``None``: no limit.
     max_time: float | None = None
-    #: ``((model, share), ...)`` of the enabled models that hear a share of
-    #: the patches (``patch_share``); the others hear them all.
-    patch_shares: tuple[tuple[str, float], ...] = ()
     #: ``shipped`` or ``library`` (``library_calibration.SOURCES``).
     calibration: str = "shipped"
 
@@ -149,15 +153,18 @@ class Settings:
             scheduler = config["dask_scheduler"].get()
         models = parse_models(models)
         settings = cls(
-            models=models,
+            analysis=parse_analysis(
+                models=models,
+                backend=config["backend"].get(),
+                overlap=parse_real(config["overlap"].get()),
+                patch_budget=budget if fast else None,
+                patch_shares=parse_patch_shares(config["patch_share"].get(), models),
+            ),
             workers=parse_workers(workers),
-            backend=parse_choice("backend", config["backend"].get(), BACKENDS),
-            overlap=parse_number("overlap", config["overlap"].get(), upper_open=True),
             threshold=parse_number("threshold", config["threshold"].get()),
             scores=parse_scores(config["scores"].get()),
             write_genre=parse_bool("write_genre", config["write_genre"].get()),
             write_mood=parse_bool("write_mood", config["write_mood"].get()),
-            patch_budget=budget if fast else None,
             executor=executor,
             dask_scheduler=parse_scheduler(scheduler) if executor == "dask" else None,
             path_map=parse_path_map(config["path_map"].get()),
@@ -165,13 +172,16 @@ class Settings:
             max_time=parse_duration(
                 "max_time", config["max_time"].get() if max_time is None else max_time
             ),
-            patch_shares=parse_patch_shares(config["patch_share"].get(), models),
             calibration=parse_choice(
                 "calibration", config["calibration"].get(), CALIBRATIONS
             ),
         )
         settings.field_settings()  # check the score selection now
         return settings
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        return self.analysis.models
 
     def field_settings(self) -> fields.FieldSettings:
         try:
@@ -195,29 +205,13 @@ class Settings:
                 self.calibration, library_path or ":memory:", self.models
             )
         return RunOptions(
-            models=self.models,
-            backend=self.backend,
-            overlap=self.overlap,
+            analysis=self.analysis,
             field_settings=self.field_settings(),
             write_genre=self.write_genre,
             write_mood=self.write_mood,
             write=write,
-            patch_budget=self.patch_budget,
-            patch_shares=self.patch_shares,
             calibration=calibration,
             calibration_source=self.calibration,
-        )
-
-    def analysis_settings(self) -> Any:
-        from ..executors.jobs import AnalysisSettings
-
-        return AnalysisSettings(
-            models=self.models,
-            backend=self.backend,
-            overlap=self.overlap,
-            threads=1,
-            patch_budget=self.patch_budget,
-            patch_shares=self.patch_shares,
         )
 
     def worker_count(self, jobs: int) -> int:
@@ -241,6 +235,21 @@ def parse_models(value: Any) -> tuple[str, ...]:
     if not keys:
         raise ConfigError("models", f"expected a list of {', '.join(MODELS)}")
     return tuple(dict.fromkeys(keys))  # without repeats, in the given order
+
+
+def parse_analysis(**values: Any) -> AnalysisSettings:
+    """The analysis settings, checked by :class:`AnalysisSettings` itself;
+    a value it refuses is reported under its configuration key."""
+    try:
+        return AnalysisSettings(**values)
+    except SettingError as exc:
+        raise ConfigError(ANALYSIS_KEYS[exc.field], exc.problem) from None
+
+
+def parse_real(value: Any) -> Any:
+    """A number as a float; anything else as it is, for the check to name."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return float(value) if number else value
 
 
 def parse_workers(value: Any) -> int | None:
@@ -270,19 +279,20 @@ def parse_choice(key: str, value: Any, choices: tuple[str, ...]) -> str:
     return value
 
 
-def parse_number(key: str, value: Any, *, upper_open: bool = False) -> float:
-    """A number in [0, 1], or [0, 1) with ``upper_open``."""
-    bounds = "[0, 1)" if upper_open else "[0, 1]"
+def parse_number(key: str, value: Any) -> float:
+    """A number in [0, 1]."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(key, f"{value!r} is not a number in {bounds}")
-    if not (0 <= value < 1 if upper_open else 0 <= value <= 1):
-        raise ConfigError(key, f"{value} is not in {bounds}")
+        raise ConfigError(key, f"{value!r} is not a number in [0, 1]")
+    if not 0 <= value <= 1:
+        raise ConfigError(key, f"{value} is not in [0, 1]")
     return float(value)
 
 
 def parse_patch_shares(value: Any, models: tuple[str, ...]) -> tuple:
     """``{mtt: 0.34}`` -> ``(("mtt", 0.34),)`` for the enabled models, in
-    their order; a share of 1 is left out (the model hears every patch)."""
+    their order; a share of 1 is left out (the model hears every patch).
+    Only the form is checked here; :class:`AnalysisSettings` checks the
+    range."""
     if value is None:
         return ()
     if not isinstance(value, dict):
@@ -297,12 +307,8 @@ def parse_patch_shares(value: Any, models: tuple[str, ...]) -> tuple:
             raise ConfigError("patch_share", str(exc)) from None
         if isinstance(share, bool) or not isinstance(share, int | float):
             raise ConfigError("patch_share", f"{name}: {share!r} is not a number")
-        if not 0 < share <= 1:
-            raise ConfigError("patch_share", f"{name}: {share} is not in (0, 1]")
         shares[key] = float(share)
-    return tuple(
-        (key, shares[key]) for key in models if shares.get(key, 1.0) < 1.0
-    )
+    return tuple((key, shares[key]) for key in models if shares.get(key, 1.0) != 1.0)
 
 
 def parse_bool(key: str, value: Any) -> bool:
