@@ -26,9 +26,7 @@ import confuse
 from beets import logging, ui
 from beets.plugins import BeetsPlugin
 
-from .commands import analyse, similar
-from .commands import families as family_commands
-from .commands import report as report_command
+from .commands import analyse, families, report, similar
 from .labels import fields
 from .library import recovery
 from .library.import_stage import ImportAnalyser
@@ -50,7 +48,7 @@ class MusicnnPlugin(BeetsPlugin):
     def __init__(self) -> None:
         super().__init__("musicnn")
         self.config.add(DEFAULT_CONFIG)
-        self.config.add(family_commands.DEFAULT_CONFIG)
+        self.config.add(families.DEFAULT_CONFIG)
         # Typed fields make `musicnn_msd_happy:0.4..` and numeric sorts work.
         self.item_types = fields.item_types()
         #: Open result stores by library and thread: an SQLite connection
@@ -175,8 +173,8 @@ class MusicnnPlugin(BeetsPlugin):
             analyse.analyse_subcommand(self),
             similar.similar_subcommand(self),
             similar.radio_subcommand(self),
-            family_commands.families_subcommand(self),
-            report_command.report_subcommand(self),
+            families.families_subcommand(self),
+            report.report_subcommand(self),
         ]
         for each in commands:
             each.func = self._reporting_store_errors(each.func)

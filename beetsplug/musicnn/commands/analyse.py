@@ -21,6 +21,7 @@ from ..library.rederive import rederive, relabel
 from ..library.runner import analyse_selection
 from ..library.selection import all_item_ids, select
 from . import families, similar
+from .base import Musicnn, subcommand
 
 if TYPE_CHECKING:
     from beets.library import Item, Library
@@ -31,17 +32,18 @@ if TYPE_CHECKING:
 log = logging.getLogger("beets.musicnn")
 
 
-def analyse_subcommand(plugin: Any) -> ui.Subcommand:
+def analyse_subcommand(plugin: Musicnn) -> ui.Subcommand:
     """``beet musicnn`` and its options."""
-    command = ui.Subcommand(
-        "musicnn", help="tag items by their sound with the MusicNN networks"
+    command = subcommand(
+        "musicnn",
+        help="tag items by their sound with the MusicNN networks",
+        usage=(
+            "beet musicnn [options] [QUERY]\n"
+            "Analyse the items matching QUERY (all without one) that are not "
+            "up to date."
+        ),
     )
     parser = command.parser
-    parser.usage = (
-        "beet musicnn [options] [QUERY]\n"
-        "Analyse the items matching QUERY (all without one) that are not "
-        "up to date."
-    )
     parser.add_option(
         "-f",
         "--force",
@@ -126,7 +128,7 @@ def analyse_subcommand(plugin: Any) -> ui.Subcommand:
     return command
 
 
-def run(plugin: Any, lib: Library, opts: Any, args: list[str]) -> None:
+def run(plugin: Musicnn, lib: Library, opts: Any, args: list[str]) -> None:
     """``beet musicnn``: analyse, re-derive or calibrate."""
     settings = plugin.settings(
         models=opts.models,

@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 from beets import ui
 
 from ..library.selection import items_by_id
-from ..library.settings import ConfigError
+from ..library.settings import ConfigError, parse_count, parse_entries
 from ..sound.family_sets import make_families, write_family_playlists
 from ..sound.playlists import PlaylistFormat, query_parts
+from .base import Musicnn, subcommand
 from .similar import playlist_folder, radio_model
 
 if TYPE_CHECKING:
@@ -33,8 +34,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
     # `similar_playlist_dir` (or smartplaylist's `playlist_dir`).
     "family_playlists": [],
 }
-#: Keys of one `family_playlists` entry, and whether each must be there.
-FAMILY_PLAYLIST_KEYS = {"name": True, "query": False, "k": False}
+#: Keys of one `family_playlists` entry, and whether each must be there
+#: (a missing or empty name is refused as not a folder name).
+FAMILY_PLAYLIST_KEYS = {"name": False, "query": False, "k": False}
 
 # The `family_playlists` setting --------------------------------------------------
 
@@ -57,34 +59,26 @@ def parse_family_playlists(value: Any) -> list[FamilyPlaylists]:
         Naming the entry and what is wrong with it.
     """
     key = "family_playlists"
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise ConfigError(key, "expected a list of {name: ..., query: ...} entries")
     entries = []
-    for number, entry in enumerate(value, 1):
-        if not isinstance(entry, dict):
-            raise ConfigError(key, f"entry {number} is not a mapping")
-        unknown = set(entry) - set(FAMILY_PLAYLIST_KEYS)
-        if unknown:
-            raise ConfigError(
-                key, f"entry {number}: unknown keys {', '.join(sorted(unknown))}"
-            )
+    shape = "{name: ..., query: ...}"
+    for number, entry in enumerate(
+        parse_entries(key, value, FAMILY_PLAYLIST_KEYS, shape), 1
+    ):
         name = str(entry.get("name") or "").strip()
         if not name or os.path.basename(name) != name or name in (".", ".."):
             raise ConfigError(
                 key, f"entry {number}: `name` must be a folder name, not {name!r}"
             )
         k = entry.get("k")
-        if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
-            raise ConfigError(key, f"entry {number}: k must be a whole number >= 1")
+        if k is not None:
+            parse_count(f"{key}[{number}].k", k)
         entries.append(
             FamilyPlaylists(name, tuple(query_parts(entry.get("query") or "")), k)
         )
     return entries
 
 
-def refresh_family_playlists(plugin: Any, lib: Library) -> list[str]:
+def refresh_family_playlists(plugin: Musicnn, lib: Library) -> list[str]:
     """Rewrite every configured set of family playlists (after a run); one
     line per set. A set that cannot be made is reported, the others written."""
     entries = parse_family_playlists(plugin.config["family_playlists"].get())
@@ -109,17 +103,18 @@ def refresh_family_playlists(plugin: Any, lib: Library) -> list[str]:
 # The command ------------------------------------------------------------------
 
 
-def families_subcommand(plugin: Any) -> ui.Subcommand:
+def families_subcommand(plugin: Musicnn) -> ui.Subcommand:
     """``beet musicnn-families``: the library's sound-alike families."""
-    command = ui.Subcommand(
-        "musicnn-families", help="group items into named families of sound-alike tracks"
+    command = subcommand(
+        "musicnn-families",
+        help="group items into named families of sound-alike tracks",
+        usage=(
+            "beet musicnn-families [options] [QUERY]\n"
+            "Cluster the analysed items matching QUERY (all without one) into "
+            "families by sound, name each from its labels, and list them."
+        ),
     )
     parser = command.parser
-    parser.usage = (
-        "beet musicnn-families [options] [QUERY]\n"
-        "Cluster the analysed items matching QUERY (all without one) into "
-        "families by sound, name each from its labels, and list them."
-    )
     parser.add_option(
         "-k",
         "--families",

@@ -1,8 +1,8 @@
 """``beet musicnn-report``: the library as one self-contained HTML page.
 
 beets glue: the items come from a beets query (:mod:`catalog`), the
-families from :mod:`family_commands`, the numbers of the page from
-:mod:`report_data` and the page itself from :mod:`report_page`. plotly,
+families from :mod:`family_sets`, the numbers of the page from
+:mod:`report.data` and the page itself from :mod:`report.page`. plotly,
 umap-learn and scikit-learn (the ``report`` extra) are imported only when a
 report is written.
 """
@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from beets import ui
 
-from ..sound import family_sets as family_commands
+from ..sound import family_sets
 from . import similar
+from .base import Musicnn, subcommand
 
 if TYPE_CHECKING:
     import numpy as np
@@ -50,14 +51,13 @@ def write_report(
         Without the extra, on an empty or unanalysed selection, or if the
         file cannot be written.
     """
-    family_commands.require_extra("plotly", "umap", "sklearn")
-    from ..report import data as report_data
-    from ..report import page as report_page
+    family_sets.require_extra("plotly", "umap", "sklearn")
+    from ..report import data, page
 
     started = time.perf_counter()
-    selection = family_commands.analysed_or_fail(lib, store, model, query)
+    selection = family_sets.analysed_or_fail(lib, store, model, query)
     family_set, positions, neighbours, timings = compute(selection, k, projection)
-    payload = report_data.build(
+    payload = data.build(
         family_set,
         positions,
         neighbours,
@@ -67,13 +67,13 @@ def write_report(
         library=os.fsdecode(lib.path),
         timings=timings,
     )
-    page = report_page.render(payload)
+    html = page.render(payload)
     target = os.path.abspath(os.path.expanduser(output))
     try:
         os.makedirs(os.path.dirname(target), exist_ok=True)
         partial = target + ".part"
         with open(partial, "w", encoding="utf-8") as out:
-            out.write(page)
+            out.write(html)
         os.replace(partial, target)
     except OSError as exc:
         raise ui.UserError(
@@ -83,7 +83,7 @@ def write_report(
         "path": target,
         "items": len(family_set.selection.catalog),
         "families": len(family_set.families),
-        "bytes": len(page.encode("utf-8")),
+        "bytes": len(html.encode("utf-8")),
         "seconds": time.perf_counter() - started,
         "timings": payload["timings"],
     }
@@ -122,7 +122,7 @@ def compute(
         positions = pool.submit(
             timed, "projection", projection.project, selection.vectors, method
         )
-        family_set = timed("families", family_commands.families_of, selection, k)
+        family_set = timed("families", family_sets.families_of, selection, k)
         neighbours = timed(
             "neighbours",
             similarity.nearest_neighbours,
@@ -136,18 +136,19 @@ def _title(query: list[str]) -> str:
     return f"your library: {' '.join(query)}" if query else "your library"
 
 
-def report_subcommand(plugin: Any) -> ui.Subcommand:
+def report_subcommand(plugin: Musicnn) -> ui.Subcommand:
     """``beet musicnn-report``: write the map, charts and families as HTML."""
-    command = ui.Subcommand(
-        "musicnn-report", help="write an HTML map and charts of what MusicNN heard"
+    command = subcommand(
+        "musicnn-report",
+        help="write an HTML map and charts of what MusicNN heard",
+        usage=(
+            "beet musicnn-report [options] [QUERY]\n"
+            "Write one self-contained HTML page (it works offline) of the items "
+            "matching QUERY (all without one): a map by sound, charts of the "
+            "labels, and the sound-alike families."
+        ),
     )
     parser = command.parser
-    parser.usage = (
-        "beet musicnn-report [options] [QUERY]\n"
-        "Write one self-contained HTML page (it works offline) of the items "
-        "matching QUERY (all without one): a map by sound, charts of the "
-        "labels, and the sound-alike families."
-    )
     parser.add_option(
         "-o",
         "--output",

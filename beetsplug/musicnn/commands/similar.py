@@ -16,6 +16,7 @@ from beets import ui
 
 from ..sound.playlists import PlaylistFormat, query_parts, write_m3u
 from ..sound.radio import NamedPlaylist, RadioRequest, make_radio, update_playlists
+from .base import Musicnn, subcommand
 
 if TYPE_CHECKING:
     from beets.library import Library
@@ -54,17 +55,18 @@ def radio_model(config: Any) -> str:
     return parse_similar_model(config["similar_model"].get(), config["models"].get())
 
 
-def similar_subcommand(plugin: Any) -> ui.Subcommand:
+def similar_subcommand(plugin: Musicnn) -> ui.Subcommand:
     """``beet musicnn-similar``: the items that sound most like the seeds."""
-    command = ui.Subcommand(
-        "musicnn-similar", help="list the items that sound most like QUERY's"
+    command = subcommand(
+        "musicnn-similar",
+        help="list the items that sound most like QUERY's",
+        usage=(
+            "beet musicnn-similar [options] QUERY\n"
+            "The items matching QUERY are the seeds; list the items nearest to "
+            "them in sound (MusicNN embeddings), best first."
+        ),
     )
     parser = command.parser
-    parser.usage = (
-        "beet musicnn-similar [options] QUERY\n"
-        "The items matching QUERY are the seeds; list the items nearest to "
-        "them in sound (MusicNN embeddings), best first."
-    )
     parser.add_option(
         "-n", "--count", type="int", default=20, metavar="N", help="items to list"
     )
@@ -116,15 +118,16 @@ def similar_subcommand(plugin: Any) -> ui.Subcommand:
     return command
 
 
-def radio_subcommand(plugin: Any) -> ui.Subcommand:
+def radio_subcommand(plugin: Musicnn) -> ui.Subcommand:
     """``beet musicnn-radio``: regenerate the ``similar_playlists``."""
-    command = ui.Subcommand(
-        "musicnn-radio", help="regenerate the musicnn radio playlists"
-    )
-    command.parser.usage = (
-        "beet musicnn-radio [NAME...]\n"
-        "Write the playlists of the `similar_playlists` setting (only those "
-        "named, if any)."
+    command = subcommand(
+        "musicnn-radio",
+        help="regenerate the musicnn radio playlists",
+        usage=(
+            "beet musicnn-radio [NAME...]\n"
+            "Write the playlists of the `similar_playlists` setting (only those "
+            "named, if any)."
+        ),
     )
 
     def run(lib: Library, opts: Any, args: list[str]) -> None:
@@ -140,7 +143,7 @@ def radio_subcommand(plugin: Any) -> ui.Subcommand:
 
 
 def refresh_playlists(
-    plugin: Any,
+    plugin: Musicnn,
     lib: Library,
     playlists: Sequence[NamedPlaylist] | None = None,
     names: Sequence[str] = (),

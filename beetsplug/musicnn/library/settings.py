@@ -365,29 +365,42 @@ def parse_similar_playlists(value: Any) -> list[dict[str, Any]]:
     ``count``, ``where``, ``max_per_artist``, ``max_per_album`` and
     ``order``. The values themselves are checked when the playlist is made."""
     key = "similar_playlists"
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise ConfigError(key, "expected a list of {name: ..., seeds: ...} entries")
-    entries = []
-    for number, entry in enumerate(value, 1):
-        if not isinstance(entry, dict):
-            raise ConfigError(key, f"entry {number} is not a mapping")
-        unknown = set(entry) - set(RADIO_PLAYLIST_KEYS)
-        missing = {k for k, needed in RADIO_PLAYLIST_KEYS.items() if needed} - set(
-            entry
-        )
-        if unknown or missing:
-            problem = "unknown keys " if unknown else "missing "
-            names = ", ".join(sorted(unknown or missing))
-            raise ConfigError(key, f"entry {number}: {problem}{names}")
+    entries = parse_entries(key, value, RADIO_PLAYLIST_KEYS, "{name: ..., seeds: ...}")
+    for number, entry in enumerate(entries, 1):
         if not str(entry["name"]).strip():
             raise ConfigError(key, f"entry {number}: empty name")
         for count_key in ("count", "max_per_artist", "max_per_album"):
             if entry.get(count_key) is not None:
                 parse_count(f"{key}[{number}].{count_key}", entry[count_key])
-        entries.append(entry)
     return entries
+
+
+def parse_entries(
+    key: str, value: Any, keys: dict[str, bool], shape: str
+) -> list[dict[str, Any]]:
+    """A list setting of mappings (``similar_playlists``,
+    ``family_playlists``): each entry a mapping with no key but ``keys``,
+    and every key marked ``True`` there; ``shape`` shows one in messages.
+
+    Raises
+    ------
+    ConfigError
+        Naming the entry (from 1) and what is wrong with it.
+    """
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ConfigError(key, f"expected a list of {shape} entries")
+    for number, entry in enumerate(value, 1):
+        if not isinstance(entry, dict):
+            raise ConfigError(key, f"entry {number} is not a mapping")
+        unknown = set(entry) - set(keys)
+        missing = {name for name, needed in keys.items() if needed} - set(entry)
+        if unknown or missing:
+            problem = "unknown keys " if unknown else "missing "
+            names = ", ".join(sorted(unknown or missing))
+            raise ConfigError(key, f"entry {number}: {problem}{names}")
+    return value
 
 
 #: A time budget: hours, minutes and seconds, each optional, in this order.

@@ -2,7 +2,7 @@
 
 The page is ``template.html`` with plotly.js (from the installed
 ``plotly`` package, so it works offline and without a CDN), the payload of
-:mod:`report_data` as JSON, and the drawing script ``report.js`` put in its
+:mod:`data` as JSON, and the drawing script ``report.js`` put in its
 placeholders. A Content-Security-Policy in the page forbids every request,
 so nothing it holds can reach the network even by mistake.
 """
@@ -23,7 +23,7 @@ def _resource(name: str) -> str:
 
 
 def render(payload: dict[str, Any]) -> str:
-    """The HTML page of a :func:`report_data.build` payload."""
+    """The HTML page of a :func:`data.build` payload."""
     from plotly.offline import get_plotlyjs
 
     data = json.dumps(payload, ensure_ascii=True, separators=(",", ":"))

@@ -2,7 +2,7 @@
 sound-alike tracks.
 
 Pure computation (NumPy, scikit-learn imported when called); the beets side
-is :mod:`family_commands`. The method, and why (figures in
+is :mod:`family_sets`. The method, and why (figures in
 ``docs/report.md``):
 
 1. The unit vectors of the radio (centred, so cosine is a dot product) are
