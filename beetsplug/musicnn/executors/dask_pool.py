@@ -1,3 +1,5 @@
+# Over 450 lines on purpose: DaskPool's submission, timeouts, restarts and
+# cancellation are one state machine, as in pool.py; a third is docstrings.
 """Dask executor stage: the pool's jobs analysed on a Dask cluster.
 
 :class:`DaskPool` has the interface of :class:`pool.AnalysisPool` (a context

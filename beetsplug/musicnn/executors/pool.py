@@ -1,3 +1,6 @@
+# Over 450 lines on purpose: the scheduling state (workers, their pipes, the
+# jobs in flight, deaths, timeouts) is one object; split, it would become
+# mutable state shared between modules.
 """Worker pool stage, the scheduling side: analyse many files in parallel,
 one process per core.
 

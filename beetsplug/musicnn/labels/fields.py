@@ -1,3 +1,5 @@
+# Over 450 lines on purpose: the field contract in one place, every field's
+# name, type and rule (tools/make_field_table.py documents it from here).
 """The field contract: what MusicNN results become in a beets library.
 
 Every field is a flexible attribute under the ``musicnn_`` prefix (two plugins

@@ -1,3 +1,5 @@
+# Over 450 lines on purpose: the store's schema, its damage checks and its
+# streaming reads keep one set of invariants on one SQLite file.
 """The result store: every analysis, kept whole, beside the beets library.
 
 Flexible fields only hold what the configuration selects (a few calibrated

@@ -1,3 +1,5 @@
+# Over 450 lines on purpose: ranking, caps, flow order and the index share one
+# vector convention; much of it is docstrings with the measurements.
 """Nearest neighbours of MusicNN embeddings: the numeric core of the radio.
 
 Pure NumPy, no beets. An item's *vector* is its 200-d embedding, centred on
