@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from beets.importer import ImportSession, ImportTask
     from beets.library import Item, Library
 
+    from .library.settings import Overrides
     from .library.store import ResultStore, StoreDamagedError
 
 log = logging.getLogger("beets.musicnn")
@@ -71,23 +72,10 @@ class MusicnnPlugin(BeetsPlugin):
         self.register_listener("after_write", self._after_write)
         self.register_listener("cli_exit", self._cli_exit)
 
-    def settings(
-        self,
-        models: str | None = None,
-        workers: int | None = None,
-        fast: bool | None = None,
-        scheduler: str | None = None,
-        max_time: str | None = None,
-    ) -> Settings:
+    def settings(self, overrides: Overrides | None = None) -> Settings:
+        """The configuration, checked, with the command line's ``overrides``."""
         try:
-            return Settings.from_config(
-                self.config,
-                models=models,
-                workers=workers,
-                fast=fast,
-                scheduler=scheduler,
-                max_time=max_time,
-            )
+            return Settings.from_config(self.config, overrides)
         except confuse.ConfigError as exc:
             raise ui.UserError(f"musicnn: configuration error: {exc}") from None
 

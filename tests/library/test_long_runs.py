@@ -36,7 +36,7 @@ from beetsplug.musicnn.executors.native_stderr import (
 from beetsplug.musicnn.executors.pool import AnalysisPool
 from beetsplug.musicnn.labels import fields
 from beetsplug.musicnn.library.runner import open_pool
-from beetsplug.musicnn.library.settings import Settings
+from beetsplug.musicnn.library.settings import Overrides, Settings
 from tests import test_plugin
 from tests.test_plugin import MusicnnHelper, wait_for, worker_of
 
@@ -267,7 +267,8 @@ def test_nice_off_gives_normal_priority(excerpts):
 class TestPriorityOption(MusicnnHelper):
     def test_nice_is_on_by_default_and_can_be_turned_off(self):
         def pool_nice() -> bool:
-            settings = Settings.from_config(self.config["musicnn"], workers=1)
+            config = self.config["musicnn"]
+            settings = Settings.from_config(config, Overrides(workers=1))
             return open_pool(settings, 1).nice
 
         assert pool_nice() is True

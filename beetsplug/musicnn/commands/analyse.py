@@ -20,6 +20,7 @@ from ..engine.models import MODELS
 from ..library.rederive import rederive, relabel
 from ..library.runner import analyse_selection
 from ..library.selection import all_item_ids, select
+from ..library.settings import Overrides
 from . import families, similar
 from .base import Musicnn, subcommand
 
@@ -32,17 +33,15 @@ if TYPE_CHECKING:
 log = logging.getLogger("beets.musicnn")
 
 
+#: ``beet musicnn``: its line in ``beet help``, and its ``-h`` usage.
+ANALYSE_HELP = "tag items by their sound with the MusicNN networks"
+ANALYSE_USAGE = """beet musicnn [options] [QUERY]
+Analyse the items matching QUERY (all without one) that are not up to date."""
+
+
 def analyse_subcommand(plugin: Musicnn) -> ui.Subcommand:
     """``beet musicnn`` and its options."""
-    command = subcommand(
-        "musicnn",
-        help="tag items by their sound with the MusicNN networks",
-        usage=(
-            "beet musicnn [options] [QUERY]\n"
-            "Analyse the items matching QUERY (all without one) that are not "
-            "up to date."
-        ),
-    )
+    command = subcommand("musicnn", ANALYSE_HELP, ANALYSE_USAGE)
     parser = command.parser
     parser.add_option(
         "-f",
@@ -130,13 +129,10 @@ def analyse_subcommand(plugin: Musicnn) -> ui.Subcommand:
 
 def run(plugin: Musicnn, lib: Library, opts: Any, args: list[str]) -> None:
     """``beet musicnn``: analyse, re-derive or calibrate."""
-    settings = plugin.settings(
-        models=opts.models,
-        workers=opts.workers,
-        fast=opts.fast,
-        scheduler=opts.scheduler,
-        max_time=opts.max_time,
+    overrides = Overrides(
+        opts.models, opts.workers, opts.fast, opts.scheduler, opts.max_time
     )
+    settings = plugin.settings(overrides)
     write = ui.should_write(opts.write)
     store = plugin.store(lib)
     if opts.calibrate:

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     import confuse
     from beets.library import Library
 
-    from ..library.settings import Settings
+    from ..library.settings import Overrides, Settings
     from ..library.store import ResultStore
 
 
@@ -21,15 +21,8 @@ class Musicnn(Protocol):
     #: The ``musicnn`` section of the beets configuration.
     config: confuse.ConfigView
 
-    def settings(
-        self,
-        models: str | None = None,
-        workers: int | None = None,
-        fast: bool | None = None,
-        scheduler: str | None = None,
-        max_time: str | None = None,
-    ) -> Settings:
-        """The configuration, checked, with command-line overrides."""
+    def settings(self, overrides: Overrides | None = None) -> Settings:
+        """The configuration, checked, with the command line's ``overrides``."""
         ...
 
     def store(self, lib: Library) -> ResultStore:

@@ -103,17 +103,16 @@ def refresh_family_playlists(plugin: Musicnn, lib: Library) -> list[str]:
 # The command ------------------------------------------------------------------
 
 
+#: ``beet musicnn-families``: its line in ``beet help``, and its ``-h`` usage.
+FAMILIES_HELP = "group items into named families of sound-alike tracks"
+FAMILIES_USAGE = """beet musicnn-families [options] [QUERY]
+Cluster the analysed items matching QUERY (all without one) into families by \
+sound, name each from its labels, and list them."""
+
+
 def families_subcommand(plugin: Musicnn) -> ui.Subcommand:
     """``beet musicnn-families``: the library's sound-alike families."""
-    command = subcommand(
-        "musicnn-families",
-        help="group items into named families of sound-alike tracks",
-        usage=(
-            "beet musicnn-families [options] [QUERY]\n"
-            "Cluster the analysed items matching QUERY (all without one) into "
-            "families by sound, name each from its labels, and list them."
-        ),
-    )
+    command = subcommand("musicnn-families", FAMILIES_HELP, FAMILIES_USAGE)
     parser = command.parser
     parser.add_option(
         "-k",

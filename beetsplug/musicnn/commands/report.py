@@ -136,18 +136,17 @@ def _title(query: list[str]) -> str:
     return f"your library: {' '.join(query)}" if query else "your library"
 
 
+#: ``beet musicnn-report``: its line in ``beet help``, and its ``-h`` usage.
+REPORT_HELP = "write an HTML map and charts of what MusicNN heard"
+REPORT_USAGE = """beet musicnn-report [options] [QUERY]
+Write one self-contained HTML page (it works offline) of the items matching \
+QUERY (all without one): a map by sound, charts of the labels, and the \
+sound-alike families."""
+
+
 def report_subcommand(plugin: Musicnn) -> ui.Subcommand:
     """``beet musicnn-report``: write the map, charts and families as HTML."""
-    command = subcommand(
-        "musicnn-report",
-        help="write an HTML map and charts of what MusicNN heard",
-        usage=(
-            "beet musicnn-report [options] [QUERY]\n"
-            "Write one self-contained HTML page (it works offline) of the items "
-            "matching QUERY (all without one): a map by sound, charts of the "
-            "labels, and the sound-alike families."
-        ),
-    )
+    command = subcommand("musicnn-report", REPORT_HELP, REPORT_USAGE)
     parser = command.parser
     parser.add_option(
         "-o",

@@ -55,17 +55,22 @@ def radio_model(config: Any) -> str:
     return parse_similar_model(config["similar_model"].get(), config["models"].get())
 
 
+#: ``beet musicnn-similar``: its line in ``beet help``, and its ``-h`` usage.
+SIMILAR_HELP = "list the items that sound most like QUERY's"
+SIMILAR_USAGE = """beet musicnn-similar [options] QUERY
+The items matching QUERY are the seeds; list the items nearest to them in \
+sound (MusicNN embeddings), best first."""
+
+#: ``beet musicnn-radio``: its line in ``beet help``, and its ``-h`` usage.
+RADIO_HELP = "regenerate the musicnn radio playlists"
+RADIO_USAGE = """beet musicnn-radio [NAME...]
+Write the playlists of the `similar_playlists` setting (only those named, if \
+any)."""
+
+
 def similar_subcommand(plugin: Musicnn) -> ui.Subcommand:
     """``beet musicnn-similar``: the items that sound most like the seeds."""
-    command = subcommand(
-        "musicnn-similar",
-        help="list the items that sound most like QUERY's",
-        usage=(
-            "beet musicnn-similar [options] QUERY\n"
-            "The items matching QUERY are the seeds; list the items nearest to "
-            "them in sound (MusicNN embeddings), best first."
-        ),
-    )
+    command = subcommand("musicnn-similar", SIMILAR_HELP, SIMILAR_USAGE)
     parser = command.parser
     parser.add_option(
         "-n", "--count", type="int", default=20, metavar="N", help="items to list"
@@ -120,15 +125,7 @@ def similar_subcommand(plugin: Musicnn) -> ui.Subcommand:
 
 def radio_subcommand(plugin: Musicnn) -> ui.Subcommand:
     """``beet musicnn-radio``: regenerate the ``similar_playlists``."""
-    command = subcommand(
-        "musicnn-radio",
-        help="regenerate the musicnn radio playlists",
-        usage=(
-            "beet musicnn-radio [NAME...]\n"
-            "Write the playlists of the `similar_playlists` setting (only those "
-            "named, if any)."
-        ),
-    )
+    command = subcommand("musicnn-radio", RADIO_HELP, RADIO_USAGE)
 
     def run(lib: Library, opts: Any, args: list[str]) -> None:
         playlists = named_playlists(plugin.config)

@@ -101,6 +101,19 @@ class ConfigError(ui.UserError):
 
 
 @dataclass(frozen=True)
+class Overrides:
+    """What the command line says instead of the configuration (``None``:
+    the configuration's value). A ``scheduler`` implies the ``dask``
+    executor."""
+
+    models: str | None = None
+    workers: int | None = None
+    fast: bool | None = None
+    scheduler: str | None = None
+    max_time: str | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     """The validated ``musicnn`` configuration, with command-line overrides."""
 
@@ -126,19 +139,13 @@ class Settings:
 
     @classmethod
     def from_config(
-        cls,
-        config: confuse.ConfigView,
-        *,
-        models: str | None = None,
-        workers: int | None = None,
-        fast: bool | None = None,
-        scheduler: str | None = None,
-        max_time: str | None = None,
+        cls, config: confuse.ConfigView, overrides: Overrides | None = None
     ) -> Settings:
-        """Read and check every setting; raise :class:`ConfigError` if one
-        is wrong. ``models``, ``workers``, ``fast`` and ``scheduler`` (which
-        implies the ``dask`` executor) come from the command line, and so may
-        ``max_time``."""
+        """Read and check every setting, ``overrides`` first; raise
+        :class:`ConfigError` if one is wrong."""
+        overrides = overrides or Overrides()
+        models, workers, fast = overrides.models, overrides.workers, overrides.fast
+        scheduler, max_time = overrides.scheduler, overrides.max_time
         if models is None:
             models = config["models"].get()
         if workers is None:
