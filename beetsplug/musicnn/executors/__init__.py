@@ -1,5 +1,7 @@
-"""Running the engine on many files: ``jobs`` (what an executor is given and
-gives back), ``worker`` (one job in a worker process), ``pool`` (local worker
-processes), ``dask_pool``/``dask_worker`` (a Dask cluster), ``priority`` (low
-CPU and I/O priority) and ``native_stderr`` (decoders' stderr as notes).
+"""Running the engine on many files: ``base`` (the :class:`Executor`
+protocol), ``jobs`` (what an executor is given and gives back, and the
+analysis settings), ``worker`` (one job in a worker process), ``pool``
+(local worker processes), ``dask_pool``/``dask_worker`` (a Dask cluster),
+``priority`` (low CPU and I/O priority) and ``native_stderr`` (decoders'
+stderr as notes).
 """
