@@ -34,6 +34,8 @@ from .library.selection import file_mtime
 from .library.settings import DEFAULT_CONFIG, Settings
 
 if TYPE_CHECKING:
+    import optparse
+
     from beets.importer import ImportSession, ImportTask
     from beets.library import Item, Library
 
@@ -145,7 +147,7 @@ class MusicnnPlugin(BeetsPlugin):
         """``func``, a command's function, with store errors reported and
         the store closed at the end, whatever happened."""
 
-        def run(lib: Library, opts: Any, args: list[str]) -> Any:
+        def run(lib: Library, opts: optparse.Values, args: list[str]) -> Any:
             try:
                 with self._store_errors_reported(lib):
                     return func(lib, opts, args)

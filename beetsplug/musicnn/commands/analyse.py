@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import beets.plugins
 from beets import logging, ui
@@ -25,6 +25,8 @@ from . import families, similar
 from .base import Musicnn, subcommand
 
 if TYPE_CHECKING:
+    import optparse
+
     from beets.library import Item, Library
 
     from ..library.settings import Settings
@@ -120,14 +122,14 @@ def analyse_subcommand(plugin: Musicnn) -> ui.Subcommand:
         help="don't write tags to the files",
     )
 
-    def func(lib: Library, opts: Any, args: list[str]) -> None:
+    def func(lib: Library, opts: optparse.Values, args: list[str]) -> None:
         run(plugin, lib, opts, args)
 
     command.func = func
     return command
 
 
-def run(plugin: Musicnn, lib: Library, opts: Any, args: list[str]) -> None:
+def run(plugin: Musicnn, lib: Library, opts: optparse.Values, args: list[str]) -> None:
     """``beet musicnn``: analyse, re-derive or calibrate."""
     overrides = Overrides(
         opts.models, opts.workers, opts.fast, opts.scheduler, opts.max_time

@@ -25,6 +25,8 @@ from .base import Musicnn, subcommand
 from .similar import playlist_folder, radio_model
 
 if TYPE_CHECKING:
+    import optparse
+
     from beets.library import Library
 
 #: Settings of this module, added to the plugin's configuration.
@@ -129,7 +131,7 @@ def families_subcommand(plugin: Musicnn) -> ui.Subcommand:
     )
     parser.add_format_option(target="item")
 
-    def run(lib: Library, opts: Any, args: list[str]) -> None:
+    def run(lib: Library, opts: optparse.Values, args: list[str]) -> None:
         if opts.k is not None and opts.k < 1:
             raise ui.UserError(f"musicnn: -k must be at least 1, not {opts.k}")
         if opts.m3u:  # a bad smartplaylist setting fails before the work

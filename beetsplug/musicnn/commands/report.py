@@ -21,6 +21,8 @@ from . import similar
 from .base import Musicnn, subcommand
 
 if TYPE_CHECKING:
+    import optparse
+
     import numpy as np
     from beets.library import Library
 
@@ -164,7 +166,7 @@ def report_subcommand(plugin: Musicnn) -> ui.Subcommand:
         help="draw N families (default: chosen automatically)",
     )
 
-    def run(lib: Library, opts: Any, args: list[str]) -> None:
+    def run(lib: Library, opts: optparse.Values, args: list[str]) -> None:
         summary = write_report(
             lib,
             plugin.store(lib),

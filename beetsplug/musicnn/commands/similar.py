@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from beets import config as beets_config
 from beets import ui
@@ -19,10 +19,13 @@ from ..sound.radio import NamedPlaylist, RadioRequest, make_radio, update_playli
 from .base import Musicnn, subcommand
 
 if TYPE_CHECKING:
+    import optparse
+
+    import confuse
     from beets.library import Library
 
 
-def named_playlists(config: Any) -> list[NamedPlaylist]:
+def named_playlists(config: confuse.ConfigView) -> list[NamedPlaylist]:
     """The ``similar_playlists`` setting, checked."""
     from ..library.settings import parse_similar_playlists
 
@@ -40,7 +43,7 @@ def named_playlists(config: Any) -> list[NamedPlaylist]:
     return playlists
 
 
-def playlist_folder(config: Any) -> str:
+def playlist_folder(config: confuse.ConfigView) -> str:
     """``similar_playlist_dir``, else smartplaylist's ``playlist_dir``."""
     folder = config["similar_playlist_dir"].get()
     if folder is None:
@@ -49,7 +52,7 @@ def playlist_folder(config: Any) -> str:
     return os.path.expanduser(str(folder))
 
 
-def radio_model(config: Any) -> str:
+def radio_model(config: confuse.ConfigView) -> str:
     from ..library.settings import parse_similar_model
 
     return parse_similar_model(config["similar_model"].get(), config["models"].get())
@@ -99,7 +102,7 @@ def similar_subcommand(plugin: Musicnn) -> ui.Subcommand:
     )
     parser.add_format_option(target="item")
 
-    def run(lib: Library, opts: Any, args: list[str]) -> None:
+    def run(lib: Library, opts: optparse.Values, args: list[str]) -> None:
         if not args:
             raise ui.UserError("musicnn-similar: give a query for the seed items")
         request = RadioRequest(
@@ -127,7 +130,7 @@ def radio_subcommand(plugin: Musicnn) -> ui.Subcommand:
     """``beet musicnn-radio``: regenerate the ``similar_playlists``."""
     command = subcommand("musicnn-radio", RADIO_HELP, RADIO_USAGE)
 
-    def run(lib: Library, opts: Any, args: list[str]) -> None:
+    def run(lib: Library, opts: optparse.Values, args: list[str]) -> None:
         playlists = named_playlists(plugin.config)
         if not playlists:
             ui.print_("musicnn: no `similar_playlists` configured")

@@ -16,6 +16,7 @@ from .options import RunOptions
 from .selection import file_mtime
 
 if TYPE_CHECKING:
+    from ..engine.analysis import Analysis
     from .store import StoredResult
 
 #: Fields this plugin owns besides the per-tag scores; every other
@@ -113,7 +114,11 @@ def write_tags(item: Item, options: RunOptions, before: tuple) -> None:
 
 
 def stored_results(
-    item_id: int, analysis: Any, options: RunOptions, path: str, analyzed_at: float
+    item_id: int,
+    analysis: Analysis,
+    options: RunOptions,
+    path: str,
+    analyzed_at: float,
 ) -> list[StoredResult]:
     """Records for the store; the file's mtime is taken after any tag
     writing, so that writing does not make the analysis look stale."""

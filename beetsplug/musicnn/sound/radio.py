@@ -20,10 +20,16 @@ from array import array
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from beets import logging, ui
-from beets.dbcore.query import AndQuery, InQuery, InvalidQueryError, TrueQuery
+from beets.dbcore.query import (
+    AndQuery,
+    InQuery,
+    InvalidQueryError,
+    Query,
+    TrueQuery,
+)
 
 from ..library import selection
 from .playlists import PlaylistFormat, write_m3u
@@ -200,7 +206,7 @@ def _candidates(
     lib: Library,
     index: EmbeddingIndex,
     rows: Iterator[int],
-    where: Any,
+    where: Query,
     count: int,
 ) -> Iterator[_Candidate]:
     """The items of ``rows`` that are in the library and match ``where``,
