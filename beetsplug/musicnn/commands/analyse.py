@@ -132,7 +132,11 @@ def analyse_subcommand(plugin: Musicnn) -> ui.Subcommand:
 def run(plugin: Musicnn, lib: Library, opts: optparse.Values, args: list[str]) -> None:
     """``beet musicnn``: analyse, re-derive or calibrate."""
     overrides = Overrides(
-        opts.models, opts.workers, opts.fast, opts.scheduler, opts.max_time
+        models=opts.models,
+        workers=opts.workers,
+        fast=opts.fast,
+        scheduler=opts.scheduler,
+        max_time=opts.max_time,
     )
     settings = plugin.settings(overrides)
     write = ui.should_write(opts.write)
