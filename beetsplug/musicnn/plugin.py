@@ -26,7 +26,7 @@ import confuse
 from beets import logging, ui
 from beets.plugins import BeetsPlugin
 
-from . import family_commands, fields, radio, recovery, report_command
+from . import family_commands, fields, path_command, radio, recovery, report_command
 from .import_stage import ImportAnalyser
 from .models import MODELS
 from .rederive import rederive, relabel
@@ -260,6 +260,7 @@ class MusicnnPlugin(BeetsPlugin):
             command,
             radio.similar_subcommand(self),
             radio.radio_subcommand(self),
+            path_command.path_subcommand(self),
             family_commands.families_subcommand(self),
             report_command.report_subcommand(self),
         ]

@@ -1,0 +1,322 @@
+"""How smooth are the sonic paths of ``beet musicnn-path``, on real music?
+
+For many (FROM, TO) pairs of a real library, each method makes a path of N
+tracks, and every path is measured in the radio's space (unit vectors
+centred on the library's mean; the distance of two tracks is the Euclidean
+distance of their vectors, ``sqrt(2 - 2 cos)``):
+
+- the **largest step** and the **mean step**, as shares of the direct jump
+  from FROM to TO (1.0: a step as large as jumping straight to TO);
+- **steps back**: the share of steps that make the track *less* similar to
+  TO than the one before (a detour back);
+- **full**: the share of pairs for which the method found all N tracks.
+
+Methods (``--methods``):
+
+- ``path``: :func:`beetsplug.musicnn.paths.find_path` on the stepping
+  stones of :func:`paths.stone_scores`, exactly what ``beet musicnn-path``
+  does (what the report's page does too);
+- ``random``: the same tracks as ``path``, FROM first and TO last, the
+  others in a random order (the mean of 20 shuffles);
+- ``line``: the straight-line baseline: for each of N-2 evenly spaced
+  points on the segment between FROM's and TO's vectors, the nearest track
+  not yet chosen;
+- ``squares``: like ``path`` without the bottleneck stage (only the sum of
+  squared steps is minimised);
+- ``greedy``: from FROM, step to the stone, forwards and not yet played,
+  that minimises the distance from the current track plus the distance to
+  the next evenly spaced point (no look-ahead);
+- ``all-stones``: like ``path`` with every track between FROM and TO as a
+  stone (no pool limit), to see what the pool limit costs.
+
+Libraries (each where its data is present):
+
+- ``emotify``: the 240 recordings of ``../shared/emotify`` (4 genres);
+  their ``msd`` embeddings are computed with the plugin's own analysis
+  (:func:`beetsplug.musicnn.analysis.analyze`, every patch) and cached in
+  ``--cache`` (``emotify_msd.npz``);
+- ``corpus``: the label corpus of ``bench/labels_corpus.tsv`` (and
+  ``labels_corpus_extra.tsv``), from the per-patch embeddings of its cache
+  (``bench/cache_labels_corpus.py``; ``--corpus-cache``), one track per file;
+- ``corpus-30s``: the same audio cut into 30-second excerpts (means of 10
+  consecutive patches) as a larger library, to measure the pool limit.
+
+Pairs are drawn at random (seeded) before any path is made, and are the
+same for every method.
+
+    python bench/eval_paths.py [--emotify ../shared/emotify] [--cache DIR]
+        [--corpus-cache /work/corpus/cache]
+        [--pairs 300] [--counts 10,20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from beetsplug.musicnn import paths, similarity  # noqa: E402
+
+EMOTIFY = REPO.parent / "shared" / "emotify"
+MANIFESTS = (
+    REPO / "bench" / "labels_corpus.tsv",
+    REPO / "bench" / "labels_corpus_extra.tsv",
+)
+#: Patches (3 s each) per excerpt of the ``corpus-30s`` library.
+EXCERPT_PATCHES = 10
+SHUFFLES = 20
+
+
+# Libraries -------------------------------------------------------------------
+
+
+def emotify_embeddings(folder: Path, cache: Path) -> np.ndarray | None:
+    """Song-level ``msd`` embeddings of the emotify recordings (cached)."""
+    if not folder.is_dir():
+        return None
+    stored = cache / "emotify_msd.npz"
+    with open(folder / "manifest.tsv", newline="") as file:
+        files = [row["file"] for row in csv.DictReader(file, delimiter="\t")]
+    if stored.is_file():
+        data = np.load(stored)
+        if list(data["files"]) == files:
+            return data["embeddings"]
+    from beetsplug.musicnn.analysis import analyze
+
+    started = time.perf_counter()
+    embeddings = []
+    for number, name in enumerate(files, 1):
+        embeddings.append(analyze(folder / name, models=("msd",))["msd"].embedding)
+        print(f"\ranalysing emotify: {number}/{len(files)}", end="", file=sys.stderr)
+    print(f" ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+    cache.mkdir(parents=True, exist_ok=True)
+    np.savez(stored, embeddings=np.array(embeddings, np.float32), files=files)
+    return np.array(embeddings, np.float32)
+
+
+def corpus_patches(cache: Path) -> list[np.ndarray]:
+    """Per-patch ``msd`` embeddings of each cached label-corpus track."""
+    found = []
+    for manifest in MANIFESTS:
+        if not manifest.is_file():
+            continue
+        with open(manifest, newline="") as file:
+            for row in csv.DictReader(file, delimiter="\t"):
+                key = hashlib.sha1(row["path"].encode()).hexdigest()[:16]
+                stored = cache / f"{key}.npz"
+                if stored.is_file():
+                    found.append(np.load(stored)["msd_embeddings"].astype(np.float32))
+    return found
+
+
+def libraries(args: argparse.Namespace) -> dict[str, np.ndarray]:
+    """Name -> raw embeddings (n, 200) of each library whose data is here."""
+    found = {}
+    emotify = emotify_embeddings(args.emotify, args.cache)
+    if emotify is not None:
+        found["emotify"] = emotify
+    patches = corpus_patches(args.corpus_cache) if args.corpus_cache else []
+    if patches:
+        found["corpus"] = np.array([track.mean(axis=0) for track in patches])
+        found["corpus-30s"] = np.array(
+            [
+                track[start : start + EXCERPT_PATCHES].mean(axis=0)
+                for track in patches
+                for start in range(0, len(track), EXCERPT_PATCHES)
+                if len(track[start : start + EXCERPT_PATCHES]) == EXCERPT_PATCHES
+            ]
+        )
+    return found
+
+
+# Methods ---------------------------------------------------------------------
+
+
+def stones(unit: np.ndarray, a: int, b: int, limit: int | None) -> np.ndarray:
+    """Rows of the stepping stones between ``a`` and ``b``, best first."""
+    placement = paths.locate(unit @ unit[a], unit @ unit[b], float(unit[a] @ unit[b]))
+    scores = paths.stone_scores(placement)
+    ranked = similarity.ranked(scores)
+    rows = [row for _, row in zip(range(limit or len(unit)), ranked, strict=False)]
+    return np.array(rows, dtype=np.int64)
+
+
+def path_method(limit_of: Callable[[int], int | None]):
+    def method(unit, a, b, count, rng):
+        rows = np.concatenate([[a, b], stones(unit, a, b, limit_of(count))])
+        return rows[paths.find_path(unit[rows], count)]
+
+    return method
+
+
+def squares_method(unit, a, b, count, rng):
+    """``path`` without the bottleneck stage."""
+    rows = np.concatenate([[a, b], stones(unit, a, b, paths.pool_size(count))])
+    distance, forwards = paths.step_graph(unit[rows].astype(np.float64))
+    allowed = forwards & (distance <= distance[0, 1])
+    squares = np.where(allowed, distance**2, np.inf)
+    m = len(rows)
+    best_steps, tables, total = 0, [], np.full(m, np.inf)
+    total[0] = 0.0
+    for k in range(1, count):
+        through = total[:, None] + squares
+        tables.append(np.argmin(through, axis=0))
+        total = through[tables[-1], np.arange(m)]
+        if np.isfinite(total[1]):
+            best_steps = k
+    path = [1]
+    for k in range(best_steps - 1, -1, -1):
+        path.append(int(tables[k][path[-1]]))
+    return rows[path[::-1]]
+
+
+def greedy_method(unit, a, b, count, rng):
+    rows = np.concatenate([[a, b], stones(unit, a, b, paths.pool_size(count))])
+    data = unit[rows].astype(np.float64)
+    distance, forwards = paths.step_graph(data)
+    allowed = forwards & (distance <= distance[0, 1])
+    path = [0]
+    for k in range(1, count - 1):
+        target = data[0] + k / (count - 1) * (data[1] - data[0])
+        options = np.flatnonzero(allowed[path[-1]] & allowed[:, 1])
+        options = options[options != 1]
+        if not len(options):
+            break
+        cost = distance[path[-1], options] + np.linalg.norm(
+            data[options] - target, axis=1
+        )
+        path.append(int(options[np.argmin(cost)]))
+    return rows[[*path, 1]]
+
+
+def line_method(unit, a, b, count, rng):
+    used = {a, b}
+    chosen = [a]
+    for k in range(1, count - 1):
+        point = unit[a] + k / (count - 1) * (unit[b] - unit[a])
+        for row in np.argsort(-(unit @ point), kind="stable"):
+            if int(row) not in used:
+                used.add(int(row))
+                chosen.append(int(row))
+                break
+    return np.array([*chosen, b])
+
+
+METHODS: dict[str, Callable] = {
+    "path": path_method(paths.pool_size),
+    "line": line_method,
+    "squares": squares_method,
+    "greedy": greedy_method,
+    "all-stones": path_method(lambda count: None),
+}
+
+
+# Measures --------------------------------------------------------------------
+
+
+def measure(unit: np.ndarray, rows: np.ndarray) -> dict[str, float]:
+    """Steps of one path, against its direct jump."""
+    direct = float(np.linalg.norm(unit[rows[0]] - unit[rows[-1]]))
+    steps = paths.step_lengths(unit[rows])
+    to_target = unit[rows] @ unit[rows[-1]]
+    return {
+        "max": steps.max() / direct,
+        "mean": steps.mean() / direct,
+        "back": float(np.mean(np.diff(to_target) < 0)),
+        "tracks": len(rows),
+    }
+
+
+def shuffled(unit: np.ndarray, rows: np.ndarray, rng: np.random.Generator) -> dict:
+    """:func:`measure` of ``rows`` with the middle tracks shuffled (mean)."""
+    results = []
+    for _ in range(SHUFFLES):
+        middle = rng.permutation(rows[1:-1])
+        results.append(measure(unit, np.concatenate([[rows[0]], middle, [rows[-1]]])))
+    return {key: float(np.mean([r[key] for r in results])) for key in results[0]}
+
+
+def evaluate(raw: np.ndarray, pairs: int, count: int, methods: list[str], seed: int):
+    """Per method: the measures of every pair, and the seconds spent."""
+    unit = similarity.normalize(raw, mean=raw.mean(axis=0))
+    rng = np.random.default_rng(seed)
+    n = len(unit)
+    chosen = set()
+    while len(chosen) < min(pairs, n * (n - 1)):
+        a, b = (int(x) for x in rng.choice(n, 2, replace=False))
+        chosen.add((a, b))
+    results: dict[str, list[dict]] = {name: [] for name in methods}
+    seconds = dict.fromkeys(methods, 0.0)
+    shuffle_rng = np.random.default_rng(seed + 1)
+    for a, b in sorted(chosen):
+        for name in methods:
+            if name == "random":
+                continue
+            started = time.perf_counter()
+            rows = METHODS[name](unit, a, b, count, rng)
+            seconds[name] += time.perf_counter() - started
+            results[name].append(measure(unit, rows))
+            if name == "path" and "random" in methods:
+                results["random"].append(shuffled(unit, rows, shuffle_rng))
+    return results, seconds, len(chosen)
+
+
+def summary(rows: list[dict], count: int) -> str:
+    maxima = np.array([r["max"] for r in rows])
+    means = np.array([r["mean"] for r in rows])
+    back = np.mean([r["back"] for r in rows])
+    full = np.mean([r["tracks"] == count for r in rows])
+    over = np.mean(maxima > 1 + 1e-9)
+    return (
+        f"| {np.median(maxima):.2f} | {np.percentile(maxima, 90):.2f} | {over:.2f} "
+        f"| {np.median(means):.3f} | {back:.3f} | {full:.2f} |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/eval_paths"))
+    parser.add_argument("--emotify", type=Path, default=EMOTIFY)
+    parser.add_argument("--corpus-cache", type=Path)
+    parser.add_argument("--pairs", type=int, default=300)
+    parser.add_argument("--counts", default="10,20")
+    parser.add_argument("--seed", type=int, default=16)
+    parser.add_argument(
+        "--methods", default="path,random,line,squares,greedy,all-stones"
+    )
+    parser.add_argument("--libraries", help="only these (comma-separated)")
+    args = parser.parse_args()
+    methods = args.methods.split(",")
+    found = libraries(args)
+    if args.libraries:
+        found = {k: v for k, v in found.items() if k in args.libraries.split(",")}
+    if not found:
+        sys.exit("no library: neither --emotify nor --corpus-cache is here")
+    for name, raw in found.items():
+        for count in (int(c) for c in args.counts.split(",")):
+            results, seconds, n_pairs = evaluate(
+                raw, args.pairs, count, methods, args.seed
+            )
+            print(
+                f"\n{name}: {len(raw)} tracks, {n_pairs} pairs, N = {count}\n\n"
+                "| method | largest step / direct (median) | (90th percentile) "
+                "| share of paths with a step > direct | mean step / direct "
+                "(median) | steps back | full length | ms per path |\n"
+                "|---|---:|---:|---:|---:|---:|---:|---:|"
+            )
+            for method in methods:
+                ms = seconds.get(method, 0.0) / n_pairs * 1000
+                print(f"| {method} {summary(results[method], count)} {ms:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
