@@ -116,6 +116,10 @@ def make_path(
     sim_to = index.similarities(index.vectors[rows[1]])
     placement = paths.locate(sim_from, sim_to, float(sim_from[rows[1]]))
     wanted = paths.pool_size(request.count)
+    # The radio fetches a few candidates per item wanted (its caps skip
+    # some); every stone is used here (the caps act in the path), so the
+    # first batch is the pool itself and only --where makes more needed.
+    per_batch = max(wanted // radio._BATCH_PER_ITEM, 1)
     stones = list(
         itertools.islice(
             radio._candidates(
@@ -123,7 +127,7 @@ def make_path(
                 index,
                 similarity.ranked(paths.stone_scores(placement)),
                 where,
-                wanted,
+                per_batch,
             ),
             wanted,
         )

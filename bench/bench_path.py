@@ -1,0 +1,139 @@
+"""What one ``beet musicnn-path`` costs on a large library, against the radio.
+
+Requirement: a path in at most 2 s on a 50,000-item library.
+
+The library and its result store are ``bench_similar.py``'s (raw SQL rows,
+synthetic ``msd`` embeddings with one direction per artist). In a fresh
+process, the embedding index is built first (not timed here:
+``bench_similar.py`` measures it), then, for ``--runs`` random (FROM, TO)
+pairs, each timed end to end in the same process:
+
+- ``path``: :func:`path_command.make_path` with ``-n 20`` (the queries for
+  FROM and TO, two passes over the index, the stepping stones fetched from
+  beets, the path);
+- ``path, --where and caps``: the same with ``--where 'year:1970..2010'
+  --max-per-artist 2 --max-per-album 1``;
+- the baseline, ``musicnn-similar -n 20`` (:func:`radio.make_radio`) seeded
+  with FROM, measured in the same run, so the ratio holds whatever the
+  machine's load.
+
+    python bench/bench_path.py [--items 50000] [--runs 7] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH.parent))
+sys.path.insert(0, str(BENCH))
+
+import bench_similar  # noqa: E402
+
+
+def child(folder: Path, runs: int, count: int) -> dict:
+    """The measurements, in this (fresh) process."""
+    from beets.library import Library
+
+    from beetsplug.musicnn import path_command, radio
+    from beetsplug.musicnn.store import ResultStore
+
+    lib = Library(str(folder / "library.db"), str(folder / "music"))
+    store = ResultStore(folder / "library.musicnn.sqlite")
+    radio.open_index(store, "msd")  # built once, as after a run
+    n_items = len(store)
+    rng = np.random.default_rng(5)
+    times: dict[str, list[float]] = {"path": [], "path_where_caps": [], "similar": []}
+    lengths = []
+    for _ in range(runs):
+        start, end = (int(i) for i in rng.choice(np.arange(1, n_items + 1), 2, False))
+        requests = {
+            "path": path_command.PathRequest([f"id:{start}"], [f"id:{end}"], count),
+            "path_where_caps": path_command.PathRequest(
+                [f"id:{start}"],
+                [f"id:{end}"],
+                count,
+                where=["year:1970..2010"],
+                max_per_artist=2,
+                max_per_album=1,
+            ),
+        }
+        for name, request in requests.items():
+            started = time.perf_counter()
+            found = path_command.make_path(lib, store, "msd", request)
+            times[name].append(time.perf_counter() - started)
+            lengths.append(len(found.items))
+        started = time.perf_counter()
+        radio.make_radio(
+            lib, store, "msd", radio.RadioRequest(seeds=[f"id:{start}"], count=count)
+        )
+        times["similar"].append(time.perf_counter() - started)
+    return {
+        "median": {name: statistics.median(t) for name, t in times.items()},
+        "worst": {name: max(t) for name, t in times.items()},
+        "lengths": lengths,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--items", type=int, default=50_000)
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--count", type=int, default=20)
+    parser.add_argument("--keep", type=Path, help="build here (reused if present)")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("folder", nargs="?", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.folder, args.runs, args.count)))
+        return
+
+    folder = args.keep or Path(tempfile.mkdtemp(prefix="bench_path_"))
+    try:
+        if not (folder / "library.musicnn.sqlite").exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            started = time.perf_counter()
+            bench_similar.build(folder, args.items)
+            print(
+                f"built {args.items:,} items in {time.perf_counter() - started:.0f} s"
+            )
+        output = subprocess.run(
+            [sys.executable, __file__, "--child", "--runs", str(args.runs)]
+            + ["--count", str(args.count), str(folder)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        result = json.loads(output.splitlines()[-1])
+        median, worst = result["median"], result["worst"]
+        baseline = median["similar"]
+        print(
+            f"{args.items:,} items, -n {args.count}, median of {args.runs} pairs "
+            f"(path lengths {min(result['lengths'])}-{max(result['lengths'])}):"
+        )
+        for name, label in (
+            ("path", "musicnn-path"),
+            ("path_where_caps", "musicnn-path --where, caps"),
+            ("similar", "baseline: musicnn-similar"),
+        ):
+            print(
+                f"  {label}: {median[name]:.3f} s (worst {worst[name]:.3f} s), "
+                f"{median[name] / baseline:.2f}x the baseline"
+            )
+    finally:
+        if not args.keep:
+            shutil.rmtree(folder)
+
+
+if __name__ == "__main__":
+    main()
