@@ -108,8 +108,10 @@ def main() -> None:
                 f"built {args.items:,} items in {time.perf_counter() - started:.0f} s"
             )
         output = subprocess.run(
-            [sys.executable, __file__, "--child", "--runs", str(args.runs)]
-            + ["--count", str(args.count), str(folder)],
+            [
+                *(sys.executable, __file__, "--child", "--runs", str(args.runs)),
+                *("--count", str(args.count), str(folder)),
+            ],
             check=True,
             capture_output=True,
             text=True,

@@ -27,7 +27,12 @@ Methods (``--methods``):
   that minimises the distance from the current track plus the distance to
   the next evenly spaced point (no look-ahead);
 - ``all-stones``: like ``path`` with every track between FROM and TO as a
-  stone (no pool limit), to see what the pool limit costs.
+  stone (no pool limit), to see what the pool limit costs;
+- ``page``: ``path`` on the vectors the report's page holds
+  (:func:`beetsplug.musicnn.report_data.path_vectors`: 16-bit, on their
+  principal axes, decoded as ``report.js`` decodes them), and ``page-55``
+  the same keeping only the 55 leading axes, as the page does for 50,000
+  tracks; their last column is the share of paths identical to ``path``'s.
 
 Libraries (each where its data is present):
 
@@ -35,25 +40,26 @@ Libraries (each where its data is present):
   their ``msd`` embeddings are computed with the plugin's own analysis
   (:func:`beetsplug.musicnn.analysis.analyze`, every patch) and cached in
   ``--cache`` (``emotify_msd.npz``);
-- ``corpus``: the label corpus of ``bench/labels_corpus.tsv`` (and
-  ``labels_corpus_extra.tsv``), from the per-patch embeddings of its cache
-  (``bench/cache_labels_corpus.py``; ``--corpus-cache``), one track per file;
-- ``corpus-30s``: the same audio cut into 30-second excerpts (means of 10
-  consecutive patches) as a larger library, to measure the pool limit.
+- ``--patch-cache DIR`` (repeatable): an analysis cache in the format of
+  ``bench/cache_labels_corpus.py`` (per-patch embeddings, one ``.npz`` per
+  track: the label corpus's, or the emotify recordings'), as two libraries:
+  ``DIR`` (one track per file, its mean embedding) and ``DIR-30s`` (each
+  file cut into excerpts of ``--excerpt-patches`` patches of 3 s, means of
+  each excerpt: a larger library, to measure the pool limit).
 
 Pairs are drawn at random (seeded) before any path is made, and are the
 same for every method.
 
     python bench/eval_paths.py [--emotify ../shared/emotify] [--cache DIR]
-        [--corpus-cache /work/corpus/cache]
+        [--patch-cache /work/corpus/cache] [--excerpt-patches 10]
         [--pairs 300] [--counts 10,20]
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import csv
-import hashlib
 import sys
 import time
 from collections.abc import Callable
@@ -64,15 +70,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from beetsplug.musicnn import paths, similarity  # noqa: E402
+from beetsplug.musicnn import paths, report_data, similarity  # noqa: E402
 
 EMOTIFY = REPO.parent / "shared" / "emotify"
-MANIFESTS = (
-    REPO / "bench" / "labels_corpus.tsv",
-    REPO / "bench" / "labels_corpus_extra.tsv",
-)
-#: Patches (3 s each) per excerpt of the ``corpus-30s`` library.
-EXCERPT_PATCHES = 10
 SHUFFLES = 20
 
 
@@ -103,19 +103,14 @@ def emotify_embeddings(folder: Path, cache: Path) -> np.ndarray | None:
     return np.array(embeddings, np.float32)
 
 
-def corpus_patches(cache: Path) -> list[np.ndarray]:
-    """Per-patch ``msd`` embeddings of each cached label-corpus track."""
-    found = []
-    for manifest in MANIFESTS:
-        if not manifest.is_file():
-            continue
-        with open(manifest, newline="") as file:
-            for row in csv.DictReader(file, delimiter="\t"):
-                key = hashlib.sha1(row["path"].encode()).hexdigest()[:16]
-                stored = cache / f"{key}.npz"
-                if stored.is_file():
-                    found.append(np.load(stored)["msd_embeddings"].astype(np.float32))
-    return found
+def cached_patches(cache: Path) -> list[np.ndarray]:
+    """Per-patch ``msd`` embeddings of each track of an analysis cache in
+    the format of ``bench/cache_labels_corpus.py`` (one ``.npz`` per
+    track), in file-name order."""
+    return [
+        np.load(stored)["msd_embeddings"].astype(np.float32)
+        for stored in sorted(cache.glob("*.npz"))
+    ]
 
 
 def libraries(args: argparse.Namespace) -> dict[str, np.ndarray]:
@@ -124,15 +119,17 @@ def libraries(args: argparse.Namespace) -> dict[str, np.ndarray]:
     emotify = emotify_embeddings(args.emotify, args.cache)
     if emotify is not None:
         found["emotify"] = emotify
-    patches = corpus_patches(args.corpus_cache) if args.corpus_cache else []
-    if patches:
-        found["corpus"] = np.array([track.mean(axis=0) for track in patches])
-        found["corpus-30s"] = np.array(
+    size = args.excerpt_patches
+    for cache in args.patch_cache:
+        patches = cached_patches(cache)
+        if not patches:
+            continue
+        found[cache.name] = np.array([track.mean(axis=0) for track in patches])
+        found[f"{cache.name}-{3 * size}s"] = np.array(
             [
-                track[start : start + EXCERPT_PATCHES].mean(axis=0)
+                track[start : start + size].mean(axis=0)
                 for track in patches
-                for start in range(0, len(track), EXCERPT_PATCHES)
-                if len(track[start : start + EXCERPT_PATCHES]) == EXCERPT_PATCHES
+                for start in range(0, len(track) - size + 1, size)
             ]
         )
     return found
@@ -198,6 +195,26 @@ def greedy_method(unit, a, b, count, rng):
     return rows[[*path, 1]]
 
 
+def page_method(dims: int | None):
+    """``path`` on the page's vectors (keeping ``dims`` axes)."""
+    decoded: list[np.ndarray] = []  # [the library's vectors, decoded]
+
+    def method(unit, a, b, count, rng):
+        if not decoded or decoded[0] is not unit:
+            budget = (
+                report_data.PATH_VECTOR_BYTES if dims is None else dims * 2 * len(unit)
+            )
+            packed = report_data.path_vectors(unit, budget)
+            codes = np.frombuffer(base64.b64decode(packed["codes"]), "<i2")
+            turned = codes.reshape(len(unit), -1) * np.asarray(packed["scale"])
+            decoded[:] = [unit, turned / np.linalg.norm(turned, axis=1, keepdims=True)]
+        page = decoded[1]
+        rows = np.concatenate([[a, b], stones(page, a, b, paths.pool_size(count))])
+        return rows[paths.find_path(page[rows], count)]
+
+    return method
+
+
 def line_method(unit, a, b, count, rng):
     used = {a, b}
     chosen = [a]
@@ -217,6 +234,8 @@ METHODS: dict[str, Callable] = {
     "squares": squares_method,
     "greedy": greedy_method,
     "all-stones": path_method(lambda count: None),
+    "page": page_method(None),
+    "page-55": page_method(55),
 }
 
 
@@ -225,7 +244,7 @@ METHODS: dict[str, Callable] = {
 
 def measure(unit: np.ndarray, rows: np.ndarray) -> dict[str, float]:
     """Steps of one path, against its direct jump."""
-    direct = float(np.linalg.norm(unit[rows[0]] - unit[rows[-1]]))
+    direct = float(paths.step_lengths(unit[[rows[0], rows[-1]]])[0])
     steps = paths.step_lengths(unit[rows])
     to_target = unit[rows] @ unit[rows[-1]]
     return {
@@ -265,20 +284,27 @@ def evaluate(raw: np.ndarray, pairs: int, count: int, methods: list[str], seed: 
             rows = METHODS[name](unit, a, b, count, rng)
             seconds[name] += time.perf_counter() - started
             results[name].append(measure(unit, rows))
+            results[name][-1]["rows"] = tuple(rows.tolist())
             if name == "path" and "random" in methods:
                 results["random"].append(shuffled(unit, rows, shuffle_rng))
     return results, seconds, len(chosen)
 
 
-def summary(rows: list[dict], count: int) -> str:
+def summary(rows: list[dict], count: int, reference: list[dict]) -> str:
     maxima = np.array([r["max"] for r in rows])
     means = np.array([r["mean"] for r in rows])
     back = np.mean([r["back"] for r in rows])
     full = np.mean([r["tracks"] == count for r in rows])
     over = np.mean(maxima > 1 + 1e-9)
+    pairs = zip(rows, reference, strict=True)
+    same = (
+        f"{np.mean([r['rows'] == p['rows'] for r, p in pairs]):.2f}"
+        if "rows" in rows[0]
+        else "—"
+    )
     return (
         f"| {np.median(maxima):.2f} | {np.percentile(maxima, 90):.2f} | {over:.2f} "
-        f"| {np.median(means):.3f} | {back:.3f} | {full:.2f} |"
+        f"| {np.median(means):.3f} | {back:.3f} | {full:.2f} | {same} |"
     )
 
 
@@ -286,12 +312,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cache", type=Path, default=Path("/tmp/eval_paths"))
     parser.add_argument("--emotify", type=Path, default=EMOTIFY)
-    parser.add_argument("--corpus-cache", type=Path)
+    parser.add_argument(
+        "--patch-cache",
+        type=Path,
+        action="append",
+        default=[],
+        help="a per-patch analysis cache (bench/cache_labels_corpus.py format)",
+    )
+    parser.add_argument(
+        "--excerpt-patches",
+        type=int,
+        default=10,
+        help="patches (3 s each) per excerpt of the excerpt libraries",
+    )
     parser.add_argument("--pairs", type=int, default=300)
     parser.add_argument("--counts", default="10,20")
     parser.add_argument("--seed", type=int, default=16)
     parser.add_argument(
-        "--methods", default="path,random,line,squares,greedy,all-stones"
+        "--methods",
+        default="path,random,line,squares,greedy,all-stones,page,page-55",
+        help="comma-separated; the first is the reference of 'same as path'",
     )
     parser.add_argument("--libraries", help="only these (comma-separated)")
     args = parser.parse_args()
@@ -300,7 +340,7 @@ def main() -> None:
     if args.libraries:
         found = {k: v for k, v in found.items() if k in args.libraries.split(",")}
     if not found:
-        sys.exit("no library: neither --emotify nor --corpus-cache is here")
+        sys.exit("no library: neither --emotify nor a --patch-cache is here")
     for name, raw in found.items():
         for count in (int(c) for c in args.counts.split(",")):
             results, seconds, n_pairs = evaluate(
@@ -310,12 +350,13 @@ def main() -> None:
                 f"\n{name}: {len(raw)} tracks, {n_pairs} pairs, N = {count}\n\n"
                 "| method | largest step / direct (median) | (90th percentile) "
                 "| share of paths with a step > direct | mean step / direct "
-                "(median) | steps back | full length | ms per path |\n"
-                "|---|---:|---:|---:|---:|---:|---:|---:|"
+                "(median) | steps back | full length | same as path | ms per path |\n"
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
             )
             for method in methods:
                 ms = seconds.get(method, 0.0) / n_pairs * 1000
-                print(f"| {method} {summary(results[method], count)} {ms:.1f} |")
+                line = summary(results[method], count, results[methods[0]])
+                print(f"| {method} {line} {ms:.1f} |")
 
 
 if __name__ == "__main__":

@@ -108,26 +108,6 @@ def test_no_step_is_longer_than_the_direct_jump():
     assert (paths.step_lengths(vectors[path]) <= direct).all()
 
 
-def test_caps_exclude_the_extra_tracks_of_an_artist():
-    circle = [on_circle(d) for d in range(10, 90, 10)]
-    vectors = np.vstack([FROM, TO, circle])
-    # Rows 2..9 alternate between artists 7 and 8; FROM and TO are 5 and 6.
-    artist = [5, 6] + [7 + (i % 2) for i in range(8)]
-    path = paths.find_path(vectors, 6, artist=artist, max_per_artist=2)
-    assert len(path) == 6
-    counts = np.bincount([artist[row] for row in path])
-    assert counts.max() == 2
-    # Unknown artists (negative codes) are never capped together.
-    unknown = [-1] * 10
-    assert len(paths.find_path(vectors, 10, artist=unknown, max_per_artist=1)) == 10
-
-
-def test_caps_that_the_ends_break_are_an_error():
-    vectors = np.vstack([FROM, TO, on_circle(45)])
-    with pytest.raises(ValueError, match="FROM and TO share an artist or album"):
-        paths.find_path(vectors, 3, album=[4, 4, 1], max_per_album=1)
-
-
 def test_a_count_below_two_is_an_error():
     with pytest.raises(ValueError, match="at least 2 tracks, not 1"):
         paths.find_path(np.vstack([FROM, TO]), 1)

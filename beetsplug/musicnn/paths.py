@@ -38,7 +38,6 @@ baseline, random order, greedy walks): ``docs/radio.md``, from
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,10 +45,10 @@ import numpy as np
 #: Stepping stones per track of the path, and at least :data:`MIN_POOL`:
 #: more made no path measurably smoother (``bench/eval_paths.py``), and the
 #: programme costs ``count * stones**2``.
-POOL_PER_TRACK = 12
-MIN_POOL = 160
+POOL_PER_TRACK = 25
+MIN_POOL = 300
 #: Largest pool: bounds the time of long paths (``-n 200``).
-MAX_POOL = 1200
+MAX_POOL = 1000
 
 
 @dataclass(frozen=True)
@@ -133,15 +132,7 @@ def stone_scores(placement: Placement) -> np.ndarray:
     return np.where(placement.between, -placement.off, -np.inf)
 
 
-def find_path(
-    vectors: np.ndarray,
-    count: int,
-    *,
-    artist: Sequence[int] | np.ndarray | None = None,
-    album: Sequence[int] | np.ndarray | None = None,
-    max_per_artist: int | None = None,
-    max_per_album: int | None = None,
-) -> list[int]:
+def find_path(vectors: np.ndarray, count: int) -> list[int]:
     """The smoothest path of ``count`` tracks from row 0 to row 1.
 
     Parameters
@@ -151,12 +142,6 @@ def find_path(
         stepping stones (any order; ties are broken by row).
     count : int
         Tracks in the path, FROM and TO included; at least 2.
-    artist, album : sequence of int, optional
-        A code per row for the caps (equal codes: the same artist or
-        album); a negative code is unknown and never capped.
-    max_per_artist, max_per_album : int, optional
-        At most this many tracks of one artist / album on the path, FROM and
-        TO included.
 
     Returns
     -------
@@ -168,37 +153,18 @@ def find_path(
     Raises
     ------
     ValueError
-        If ``count`` is below 2, or FROM and TO alone exceed a cap.
+        If ``count`` is below 2.
 
     Notes
     -----
-    The caps are met by exclusion: when a path holds more tracks of an
-    artist (album) than allowed, those after the allowed ones are taken
-    out of the stones and the path is planned again, until it complies.
+    Per-artist and per-album caps are not its business: the command
+    chooses the stones within the caps (at most so many of one artist among
+    FROM, TO and the stones), so that every path through them keeps them.
     """
     if count < 2:
         raise ValueError(f"a path has at least 2 tracks, not {count}")
-    data = np.asarray(vectors, dtype=np.float64)
-    m = len(data)
-    caps = [
-        (np.asarray(codes), cap)
-        for codes, cap in ((artist, max_per_artist), (album, max_per_album))
-        if codes is not None and cap is not None
-    ]
-    for codes, cap in caps:
-        if codes[0] >= 0 and codes[0] == codes[1] and cap < 2:
-            raise ValueError(
-                f"FROM and TO share an artist or album: a cap of {cap} cannot hold"
-            )
-    distance, forwards = step_graph(data)
-    allowed = forwards & (distance <= distance[0, 1])
-    usable = np.ones(m, dtype=bool)
-    while True:
-        path = _plan(distance, allowed & usable[:, None] & usable[None, :], count)
-        over = _over_caps(path, caps)
-        if not len(over):
-            return path
-        usable[over] = False
+    distance, forwards = step_graph(np.asarray(vectors, dtype=np.float64))
+    return _plan(distance, forwards & (distance <= distance[0, 1]), count)
 
 
 def step_graph(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -257,22 +223,6 @@ def _plan(distance: np.ndarray, allowed: np.ndarray, count: int) -> list[int]:
     for k in range(steps - 1, -1, -1):
         path.append(int(came_from[k, path[-1]]))
     return path[::-1]
-
-
-def _over_caps(path: list[int], caps: list[tuple[np.ndarray, int]]) -> list[int]:
-    """Rows of ``path`` beyond a cap: for each artist (album), the tracks
-    after the first ``cap`` of it, FROM and TO counted first."""
-    over: list[int] = []
-    for codes, cap in caps:
-        seen: dict[int, int] = {}
-        for row in [path[0], path[-1], *path[1:-1]]:
-            code = int(codes[row])
-            if code < 0:
-                continue
-            seen[code] = seen.get(code, 0) + 1
-            if seen[code] > cap:
-                over.append(row)
-    return over
 
 
 def step_lengths(vectors: np.ndarray) -> np.ndarray:
