@@ -17,7 +17,14 @@ pairs, each timed end to end in the same process:
   with FROM, measured in the same run, so the ratio holds whatever the
   machine's load.
 
-    python bench/bench_path.py [--items 50000] [--runs 7] [--keep DIR]
+With ``--page``, the report of the same library (``beet musicnn-report``,
+with the PCA map to save time: the page is the same) is opened in headless
+Chromium, and the page's path between random points (``sonicPath`` in
+``report.js``, what picking a second track computes) is timed against
+selecting a point (drawing its nearest tracks), measured in the same page;
+the HTML's size, and the share of it that the path's vectors take, too.
+
+    python bench/bench_path.py [--items 50000] [--runs 7] [--keep DIR] [--page]
 """
 
 from __future__ import annotations
@@ -85,12 +92,84 @@ def child(folder: Path, runs: int, count: int) -> dict:
     }
 
 
+def page(folder: Path, runs: int, count: int) -> None:
+    """Write the report of the library and time its paths in Chromium."""
+    from beets.library import Library
+
+    from beetsplug.musicnn import report_command
+    from beetsplug.musicnn.store import ResultStore
+
+    sys.path.insert(0, str(BENCH.parent / "tests"))
+    from browser import open_browser
+
+    html = folder / "report-pca.html"
+    lib = Library(str(folder / "library.db"), str(folder / "music"))
+    with ResultStore(folder / "library.musicnn.sqlite") as store:
+        summary = report_command.write_report(
+            lib, store, "msd", [], str(html), projection="pca"
+        )
+    text = html.read_text()
+    start = text.index('id="report-data">') + len('id="report-data">')
+    data = json.loads(
+        text[start : text.index("</script>", start)].replace("<\\/", "</")
+    )
+    codes = data["path"]["codes"]
+    print(
+        f"report: {summary['bytes'] / 2**20:.1f} MB, of which the path's vectors "
+        f"{len(codes) / 2**20:.1f} MB ({data['path']['dims']} of "
+        f"{data['path']['full_dims']} axes, 16 bits each)"
+    )
+    with open_browser() as driver:
+        driver.get(html.as_uri())
+        while not driver.execute_script(
+            "return window.musicnnReport && window.musicnnReport.ready"
+        ):
+            time.sleep(0.1)
+        driver.set_script_timeout(600)
+        timings = driver.execute_async_script(
+            """
+            const r = window.musicnnReport, runs = arguments[0], count = arguments[1];
+            const done = arguments[2];
+            let seed = 7;
+            const next = () => (seed = (seed * 48271) % 2147483647) % r.n;
+            const first = performance.now();
+            r.sonicPath(0, 1, count);  // decodes the vectors once
+            const decode = performance.now() - first;
+            const path = [], select = [], lengths = [];
+            (async () => {
+              for (let i = 0; i < runs; i++) {
+                const a = next(), b = next();
+                let t = performance.now();
+                lengths.push(r.sonicPath(a, b, count).length);
+                path.push(performance.now() - t);
+                t = performance.now();
+                await r.select(a);
+                select.push(performance.now() - t);
+              }
+              done({decode, path, select, lengths});
+            })();
+            """,
+            runs,
+            count,
+        )
+    path, select = timings["path"], timings["select"]
+    print(
+        f"page, -n {count}, median of {runs} pairs (lengths "
+        f"{min(timings['lengths'])}-{max(timings['lengths'])}): path "
+        f"{statistics.median(path):.0f} ms (worst {max(path):.0f} ms; the "
+        f"first also decodes the vectors: {timings['decode']:.0f} ms); baseline, "
+        f"selecting a point: {statistics.median(select):.0f} ms; "
+        f"{statistics.median(path) / statistics.median(select):.2f}x"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--items", type=int, default=50_000)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--count", type=int, default=20)
     parser.add_argument("--keep", type=Path, help="build here (reused if present)")
+    parser.add_argument("--page", action="store_true", help="time the report's paths")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("folder", nargs="?", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -132,6 +211,8 @@ def main() -> None:
                 f"  {label}: {median[name]:.3f} s (worst {worst[name]:.3f} s), "
                 f"{median[name] / baseline:.2f}x the baseline"
             )
+        if args.page:
+            page(folder, args.runs, args.count)
     finally:
         if not args.keep:
             shutil.rmtree(folder)
