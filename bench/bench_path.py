@@ -8,12 +8,12 @@ process, the embedding index is built first (not timed here:
 ``bench_similar.py`` measures it), then, for ``--runs`` random (FROM, TO)
 pairs, each timed end to end in the same process:
 
-- ``path``: :func:`path_command.make_path` with ``-n 20`` (the queries for
+- ``path``: :func:`sound.sonic_path.make_path` with ``-n 20`` (the queries for
   FROM and TO, two passes over the index, the stepping stones fetched from
   beets, the path);
 - ``path, --where and caps``: the same with ``--where 'year:1970..2010'
   --max-per-artist 2 --max-per-album 1``;
-- the baseline, ``musicnn-similar -n 20`` (:func:`radio.make_radio`) seeded
+- the baseline, ``musicnn-similar -n 20`` (:func:`sound.radio.make_radio`) seeded
   with FROM, measured in the same run, so the ratio holds whatever the
   machine's load.
 
@@ -52,8 +52,8 @@ def child(folder: Path, runs: int, count: int) -> dict:
     """The measurements, in this (fresh) process."""
     from beets.library import Library
 
-    from beetsplug.musicnn import path_command, radio
-    from beetsplug.musicnn.store import ResultStore
+    from beetsplug.musicnn.library.store import ResultStore
+    from beetsplug.musicnn.sound import radio, sonic_path
 
     lib = Library(str(folder / "library.db"), str(folder / "music"))
     store = ResultStore(folder / "library.musicnn.sqlite")
@@ -65,8 +65,8 @@ def child(folder: Path, runs: int, count: int) -> dict:
     for _ in range(runs):
         start, end = (int(i) for i in rng.choice(np.arange(1, n_items + 1), 2, False))
         requests = {
-            "path": path_command.PathRequest([f"id:{start}"], [f"id:{end}"], count),
-            "path_where_caps": path_command.PathRequest(
+            "path": sonic_path.PathRequest([f"id:{start}"], [f"id:{end}"], count),
+            "path_where_caps": sonic_path.PathRequest(
                 [f"id:{start}"],
                 [f"id:{end}"],
                 count,
@@ -77,7 +77,7 @@ def child(folder: Path, runs: int, count: int) -> dict:
         }
         for name, request in requests.items():
             started = time.perf_counter()
-            found = path_command.make_path(lib, store, "msd", request)
+            found = sonic_path.make_path(lib, store, "msd", request)
             times[name].append(time.perf_counter() - started)
             lengths.append(len(found.items))
         started = time.perf_counter()
@@ -96,8 +96,8 @@ def page(folder: Path, runs: int, count: int) -> None:
     """Write the report of the library and time its paths in Chromium."""
     from beets.library import Library
 
-    from beetsplug.musicnn import report_command
-    from beetsplug.musicnn.store import ResultStore
+    from beetsplug.musicnn.commands import report as report_command
+    from beetsplug.musicnn.library.store import ResultStore
 
     sys.path.insert(0, str(BENCH.parent / "tests"))
     from browser import open_browser
