@@ -158,6 +158,22 @@ def test_escape_stops_picking(page):
     assert button == "Pick the last track on the map"
 
 
+def test_another_selected_track_says_which_path_is_drawn(page):
+    from selenium.webdriver.common.by import By
+
+    page.execute_script("window.musicnnReport.select(0)")
+    end = page.execute_script("return window.musicnnReport.n - 1")
+    page.execute_script(f"return window.musicnnReport.pathTo({end})")
+    wait_until(page, "return window.musicnnReport.state.path !== null")
+    page.execute_script("window.musicnnReport.select(1)")
+    section = page.find_element(By.ID, "path-section")
+    assert "The map shows the path from" in section.text
+    assert not section.find_elements(By.ID, "path-list")  # not this track's
+    page.find_element(By.ID, "path-clear").click()
+    wait_until(page, "return window.musicnnReport.state.path === null")
+    assert "The map shows" not in page.find_element(By.ID, "path-section").text
+
+
 def test_the_page_keeps_every_dimension_within_its_budget():
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(50, 200))

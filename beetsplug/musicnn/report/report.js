@@ -479,12 +479,15 @@
           " sound dimensions: the command's list may differ by a track or two.</p>";
       }
       html += '<button type="button" id="path-clear">Clear the path</button>';
+    } else if (state.path) {  // drawn from another track: say which, offer to clear it
+      html += '<p class="hint">The map shows the path from <b>' + esc(describe(state.path.from)) + "</b> to <b>" +
+        esc(describe(state.path.to)) + '</b>.</p><button type="button" id="path-clear">Clear the path</button>';
     }
     section.innerHTML = html;
     box.appendChild(section);
     section.querySelector("#path-pick").addEventListener("click", () => pickPathEnd(!state.picking));
     section.querySelector("#path-count").addEventListener("change", () => { if (path) pathTo(path.to); });
-    if (path) section.querySelector("#path-clear").addEventListener("click", clearPath);
+    if (state.path) section.querySelector("#path-clear").addEventListener("click", clearPath);
     if (state.picking) pickPathEnd(true);
   }
   document.addEventListener("keydown", (event) => { if (event.key === "Escape" && state.picking) pickPathEnd(false); });
