@@ -102,7 +102,7 @@ def path_vectors(
     """The sound vectors of the page's sonic paths, compact.
 
     The page computes a path between any two tracks with the algorithm of
-    ``beet musicnn-path`` (:mod:`paths`, ported to ``report.js``), so it
+    ``beet musicnn-path`` (:mod:`..sound.paths`, ported to ``report.js``), so it
     needs every track's vector. They are turned onto their principal axes
     (an orthogonal rotation: dot products, hence the path, unchanged),
     then stored as 16-bit integers, one scale per axis (a step of 1/32,767
@@ -148,7 +148,7 @@ def path_vectors(
     }
 
 
-def path_command_count() -> int:
+def default_path_count() -> int:
     """Tracks in the page's paths unless the reader picks another number:
     ``beet musicnn-path``'s default."""
     from ..sound.sonic_path import DEFAULT_COUNT
@@ -311,7 +311,7 @@ def build(
         },
         "path": {
             **path_vectors(selection.vectors),
-            "count": path_command_count(),
+            "count": default_path_count(),
             "pool": pool_settings(),
             "where": query,
         },
