@@ -7,6 +7,11 @@ panel and the charts, as one scrolls down.
 
     python tools/make_report_screenshots.py REPORT.html OUT_PREFIX [--select ID]
         -> OUT_PREFIX-desktop.png, OUT_PREFIX-phone{,-panel,-charts}.png
+
+With ``--path-to ID``, a sonic path from the selected track to item ID is
+drawn too, and shot: OUT_PREFIX-path-desktop.png (map and panel),
+OUT_PREFIX-path-phone.png (the map) and OUT_PREFIX-path-phone-panel.png
+(the path's list and command).
 """
 
 from __future__ import annotations
@@ -43,6 +48,15 @@ def select(driver, item_id: int | None) -> None:
     time.sleep(0.8)
 
 
+def draw_path(driver, item_id: int) -> None:
+    """The selected track's path to ``item_id``, as picking it would draw."""
+    driver.execute_script(
+        "const r = window.musicnnReport;"
+        f"return r.pathTo(Array.from(r.ids).indexOf({item_id}));"
+    )
+    time.sleep(0.8)
+
+
 def shot(driver, path: str) -> None:
     driver.save_screenshot(path)
     print(path)
@@ -54,6 +68,7 @@ def main() -> None:
     parser.add_argument("prefix")
     parser.add_argument("--select", type=int, help="item id to select")
     parser.add_argument("--search", help="text to type in the search box")
+    parser.add_argument("--path-to", type=int, help="item id to draw a path to")
     args = parser.parse_args()
     for name, width, height in (("desktop", 1400, 1000), ("phone", 390, 844)):
         with open_browser(width, height) as driver:
@@ -82,6 +97,27 @@ def main() -> None:
                 shot(driver, f"{args.prefix}-phone-charts.png")
             else:
                 shot(driver, f"{args.prefix}-desktop.png")
+            if args.path_to is None:
+                continue
+            draw_path(driver, args.path_to)
+            if name == "phone":
+                driver.execute_script("window.scrollTo(0, 0);")
+                time.sleep(0.8)
+                shot(driver, f"{args.prefix}-path-phone.png")
+                driver.execute_script(
+                    "document.getElementById('path-section').scrollIntoView();"
+                )
+                time.sleep(0.8)
+                shot(driver, f"{args.prefix}-path-phone-panel.png")
+            else:
+                driver.execute_script(  # the panel scrolled to the path
+                    "const panel = document.getElementById('panel');"
+                    "const path = document.getElementById('path-section');"
+                    "panel.scrollTop += path.getBoundingClientRect().top"
+                    " - panel.getBoundingClientRect().top - 8;"
+                )
+                time.sleep(0.5)
+                shot(driver, f"{args.prefix}-path-desktop.png")
 
 
 if __name__ == "__main__":

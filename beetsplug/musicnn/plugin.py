@@ -26,7 +26,7 @@ import confuse
 from beets import logging, ui
 from beets.plugins import BeetsPlugin
 
-from .commands import analyse, families, report, similar
+from .commands import analyse, families, path, report, similar
 from .labels import fields
 from .library import recovery
 from .library.import_stage import ImportAnalyser
@@ -163,6 +163,7 @@ class MusicnnPlugin(BeetsPlugin):
             analyse.analyse_subcommand(self),
             similar.similar_subcommand(self),
             similar.radio_subcommand(self),
+            path.path_subcommand(self),
             families.families_subcommand(self),
             report.report_subcommand(self),
         ]

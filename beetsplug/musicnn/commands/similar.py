@@ -59,6 +59,23 @@ def radio_model(config: confuse.ConfigView) -> str:
 
 
 #: ``beet musicnn-similar``: its line in ``beet help``, and its ``-h`` usage.
+def add_candidate_options(parser: optparse.OptionParser) -> None:
+    """``--where``, ``--max-per-artist`` and ``--max-per-album``: which
+    library tracks may be suggested (``musicnn-similar``, ``musicnn-path``)."""
+    parser.add_option(
+        "--where",
+        metavar="QUERY",
+        help="only suggest items that match this beets query too "
+        "(quote it: --where 'year:1990.. ^genres:christmas')",
+    )
+    parser.add_option(
+        "--max-per-artist", type="int", metavar="N", help="at most N per artist"
+    )
+    parser.add_option(
+        "--max-per-album", type="int", metavar="N", help="at most N per album"
+    )
+
+
 SIMILAR_HELP = "list the items that sound most like QUERY's"
 SIMILAR_USAGE = """beet musicnn-similar [options] QUERY
 The items matching QUERY are the seeds; list the items nearest to them in \
@@ -78,18 +95,7 @@ def similar_subcommand(plugin: Musicnn) -> ui.Subcommand:
     parser.add_option(
         "-n", "--count", type="int", default=20, metavar="N", help="items to list"
     )
-    parser.add_option(
-        "--where",
-        metavar="QUERY",
-        help="only suggest items that match this beets query too "
-        "(quote it: --where 'year:1990.. ^genres:christmas')",
-    )
-    parser.add_option(
-        "--max-per-artist", type="int", metavar="N", help="at most N per artist"
-    )
-    parser.add_option(
-        "--max-per-album", type="int", metavar="N", help="at most N per album"
-    )
+    add_candidate_options(parser)
     parser.add_option(
         "--order",
         default="similarity",

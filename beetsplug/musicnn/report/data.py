@@ -38,6 +38,10 @@ HISTOGRAM_BINS = 20
 MISSING = 255
 #: Failure reasons listed (the rest are counted as "other").
 FAILURE_GROUPS = 20
+#: Bytes of sound vectors the page may hold for its sonic paths (see
+#: :func:`path_vectors`): every dimension up to 13,750 tracks of 200-d
+#: vectors, the 55 leading ones at 50,000 tracks.
+PATH_VECTOR_BYTES = 5_500_000
 
 
 def pack(values: np.ndarray, dtype: str) -> str:
@@ -90,6 +94,78 @@ def _default_strengths(available: Sequence[str]) -> list[str]:
     defaults = [fields.score_field(m, t) for m, t in fields.DEFAULT_SCORES]
     chosen = [name for name in defaults if name in available]
     return chosen or list(available)
+
+
+def path_vectors(
+    vectors: np.ndarray, budget: int = PATH_VECTOR_BYTES
+) -> dict[str, Any]:
+    """The sound vectors of the page's sonic paths, compact.
+
+    The page computes a path between any two tracks with the algorithm of
+    ``beet musicnn-path`` (:mod:`..sound.paths`, ported to ``report.js``), so it
+    needs every track's vector. They are turned onto their principal axes
+    (an orthogonal rotation: dot products, hence the path, unchanged),
+    then stored as 16-bit integers, one scale per axis (a step of 1/32,767
+    of the axis's largest value). Only if all the axes would exceed
+    ``budget`` bytes are the trailing ones (least variance) left out: MusicNN
+    embeddings are nearly low-dimensional (the 50 leading axes of the
+    emotify recordings' 3-second windows hold 99.7 % of their variance), and
+    the page then says its path may differ from the command's by a track.
+
+    Parameters
+    ----------
+    vectors : np.ndarray, shape (n, d)
+        The radio's unit vectors.
+    budget : int
+        Largest size of the integers, in bytes.
+
+    Returns
+    -------
+    dict
+        ``dims`` (axes kept), ``full_dims`` (d), ``scale`` (one float per
+        axis) and ``codes`` (n x dims little-endian int16, base64). The page
+        multiplies each code by its axis's scale and scales each row back to
+        unit length.
+    """
+    data = np.asarray(vectors, dtype=np.float64)
+    n, d = data.shape
+    dims = int(min(d, max(budget // max(2 * n, 1), 1)))
+    # Principal axes from the d x d scatter matrix: cheap for any n.
+    values, axes = np.linalg.eigh(data.T @ data)
+    axes = axes[:, np.argsort(-values, kind="stable")[:dims]]
+    # Each axis's sign fixed (largest entry positive): the same library
+    # gives the same page.
+    axes *= np.where(axes[np.abs(axes).argmax(axis=0), range(dims)] < 0, -1.0, 1.0)
+    turned = data @ axes
+    largest = np.abs(turned).max(axis=0) if n else np.zeros(dims)
+    scale = np.where(largest > 0, largest / 32767, 1.0)
+    codes = np.rint(turned / scale).astype("<i2")
+    return {
+        "dims": dims,
+        "full_dims": d,
+        "scale": scale.tolist(),
+        "codes": pack(codes, "<i2"),
+    }
+
+
+def default_path_count() -> int:
+    """Tracks in the page's paths unless the reader picks another number:
+    ``beet musicnn-path``'s default."""
+    from ..sound.sonic_path import DEFAULT_COUNT
+
+    return DEFAULT_COUNT
+
+
+def pool_settings() -> dict[str, int]:
+    """How many stepping stones a path considers (:func:`paths.pool_size`),
+    so that the page and the command consider the same."""
+    from ..sound import paths
+
+    return {
+        "per_track": paths.POOL_PER_TRACK,
+        "min": paths.MIN_POOL,
+        "max": paths.MAX_POOL,
+    }
 
 
 def build(
@@ -163,6 +239,12 @@ def build(
         "charts": _charts(family_set, defaults),
         "similar_command": {
             "count": NEIGHBOURS,
+            "where": query,
+        },
+        "path": {
+            **path_vectors(selection.vectors),
+            "count": default_path_count(),
+            "pool": pool_settings(),
             "where": query,
         },
         "timings": {name: round(value, 2) for name, value in (timings or {}).items()},

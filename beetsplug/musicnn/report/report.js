@@ -164,7 +164,7 @@
       pointsTrace(matches, "search matches", { size: markerSize + 6, color: "rgba(0,0,0,0)", line: { color: "#d6336c", width: 2 } }, { showlegend: false }),
       pointsTrace(near, "nearest tracks", { size: markerSize + 5, color: "#ff9f1c", line: { color: "#1d2430", width: 1 } }, { showlegend: false }),
       pointsTrace(chosen, "selected", { size: markerSize + 10, color: "#ffffff", line: { color: "#1d2430", width: 3 }, symbol: "diamond" }, { showlegend: false }),
-    ];
+    ].concat(pathTraces());
   }
 
   function familyAnnotations() {
@@ -273,9 +273,224 @@
     html += "</ol><p class=\"hint\">As a playlist:</p><pre class=\"command\" id=\"command\">" + esc(similarCommand(row)) + "</pre>";
     box.innerHTML = html;
     box.querySelectorAll("#near li").forEach((li) => li.addEventListener("click", () => select(Number(li.dataset.row))));
+    renderPathSection(box, row);
     if (narrow()) document.getElementById("panel").scrollIntoView({ behavior: "smooth", block: "start" });
     return redrawOverlays();
   }
+
+  // Sonic paths -----------------------------------------------------------
+  // A port of beetsplug/musicnn/sound/paths.py (locate, stone_scores, find_path
+  // without caps), on the vectors of report/data.py path_vectors: the page
+  // draws the path that `beet musicnn-path` lists. Keep the two in step.
+  const PATHS = D.path;
+  const PATH_DIMS = PATHS.dims;
+  let pathUnit = null;
+  state.path = null;
+  state.picking = false;
+
+  // Unit vectors, decoded on first use (16-bit codes times each axis's scale).
+  function pathVectors() {
+    if (pathUnit) return pathUnit;
+    const k = PATH_DIMS, codes = typed(PATHS.codes, Int16Array), scale = PATHS.scale;
+    pathUnit = new Float64Array(N * k);
+    for (let i = 0; i < N; i++) {
+      let norm = 0;
+      for (let j = 0; j < k; j++) {
+        const v = codes[i * k + j] * scale[j];
+        pathUnit[i * k + j] = v;
+        norm += v * v;
+      }
+      norm = Math.max(Math.sqrt(norm), 1e-300);
+      for (let j = 0; j < k; j++) pathUnit[i * k + j] /= norm;
+    }
+    return pathUnit;
+  }
+  function pathDot(u, i, j) {
+    const k = PATH_DIMS;
+    let sum = 0;
+    for (let c = 0; c < k; c++) sum += u[i * k + c] * u[j * k + c];
+    return sum;
+  }
+  function poolSize(count) {
+    return Math.min(Math.max(PATHS.pool.per_track * count, PATHS.pool.min), PATHS.pool.max);
+  }
+  // paths.locate: progress along the great circle from FROM to TO, distance
+  // off its plane, and whether the track lies between.
+  function locate(simFrom, simTo, c) {
+    c = Math.min(Math.max(c, -1), 1);
+    const sine = Math.sqrt(Math.max(1 - c * c, 0)), angle = Math.acos(c), n = simFrom.length;
+    const off = new Float64Array(n), between = new Uint8Array(n);
+    if (sine < 1e-9) return { off: off.fill(1), between: between };
+    for (let i = 0; i < n; i++) {
+      const a = simFrom[i], b = simTo[i], across = (b - c * a) / sine;
+      const progress = Math.atan2(across, a) / angle;
+      off[i] = Math.sqrt(Math.max(1 - a * a - across * across, 0));
+      between[i] = progress > 0 && progress < 1 && a > c && b > c ? 1 : 0;
+    }
+    return { off: off, between: between };
+  }
+  // The stepping stones: the tracks between, nearest the plane first (ties:
+  // lower row first, as similarity.ranked).
+  function pathStones(u, from, to, count) {
+    const simFrom = new Float64Array(N), simTo = new Float64Array(N);
+    for (let i = 0; i < N; i++) { simFrom[i] = pathDot(u, i, from); simTo[i] = pathDot(u, i, to); }
+    const place = locate(simFrom, simTo, simFrom[to]);
+    const rows = [];
+    for (let i = 0; i < N; i++) if (place.between[i]) rows.push(i);
+    rows.sort((p, q) => place.off[p] - place.off[q] || p - q);
+    return rows.slice(0, poolSize(count));
+  }
+  // paths.find_path (no caps): the largest step as small as possible over
+  // paths of exactly `count` tracks (or the longest that fit), then the
+  // smallest sum of squared steps; each step towards TO and no longer than
+  // the direct jump.
+  function planPath(u, rows, count) {
+    const m = rows.length;
+    const distance = new Float64Array(m * m), gram = new Float64Array(m * m);
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < m; j++) {
+        const g = pathDot(u, rows[i], rows[j]);
+        gram[i * m + j] = g;
+        distance[i * m + j] = Math.sqrt(Math.max(2 - 2 * g, 0));
+      }
+    }
+    const direct = distance[1];
+    const allowed = new Uint8Array(m * m);
+    for (let i = 0; i < m; i++) {
+      if (i === 1) continue;
+      for (let j = 1; j < m; j++) {
+        allowed[i * m + j] = gram[m + j] > gram[m + i] && distance[i * m + j] <= direct ? 1 : 0;
+      }
+    }
+    let worst = new Float64Array(m).fill(Infinity);
+    worst[0] = 0;
+    let bottleneck = Infinity, steps = 0;
+    for (let k = 1; k < count; k++) {
+      const next = new Float64Array(m).fill(Infinity);
+      for (let i = 0; i < m; i++) {
+        if (worst[i] === Infinity) continue;
+        for (let j = 0; j < m; j++) {
+          if (!allowed[i * m + j]) continue;
+          const value = Math.max(worst[i], distance[i * m + j]);
+          if (value < next[j]) next[j] = value;
+        }
+      }
+      worst = next;
+      if (worst[1] !== Infinity) { bottleneck = worst[1]; steps = k; }
+    }
+    if (steps === 0) return [0, 1];
+    let total = new Float64Array(m).fill(Infinity);
+    total[0] = 0;
+    const cameFrom = [];
+    for (let k = 0; k < steps; k++) {
+      const next = new Float64Array(m).fill(Infinity), from = new Int32Array(m);
+      for (let j = 0; j < m; j++) {
+        for (let i = 0; i < m; i++) {
+          const d = distance[i * m + j];
+          if (!allowed[i * m + j] || d > bottleneck) continue;
+          const value = total[i] + d * d;
+          if (value < next[j]) { next[j] = value; from[j] = i; }
+        }
+      }
+      cameFrom.push(from);
+      total = next;
+    }
+    const path = [1];
+    for (let k = steps - 1; k >= 0; k--) path.push(cameFrom[k][path[path.length - 1]]);
+    return path.reverse();
+  }
+  // Rows of the page from `from` to `to`, `count` tracks at most.
+  function sonicPath(from, to, count) {
+    const u = pathVectors();
+    const rows = [from, to].concat(pathStones(u, from, to, count));
+    return planPath(u, rows, count).map((i) => rows[i]);
+  }
+
+  function pathCommand(path) {
+    let command = "beet musicnn-path -n " + path.count + " id:" + IDS[path.from] + " id:" + IDS[path.to];
+    if (PATHS.where) command += " --where " + shellQuote(PATHS.where);
+    return command + " --m3u path-" + IDS[path.from] + "-to-" + IDS[path.to] + ".m3u";
+  }
+  function pathCount() {
+    const input = document.getElementById("path-count");
+    const value = input ? Math.round(Number(input.value)) : PATHS.count;
+    return Math.min(Math.max(Number.isFinite(value) ? value : PATHS.count, 2), N);
+  }
+  function pickPathEnd(on) {
+    state.picking = on;
+    document.body.classList.toggle("picking", on);
+    const button = document.getElementById("path-pick");
+    if (button) {
+      button.classList.toggle("on", on);
+      button.textContent = on ? "Cancel" : "Pick the last track on the map";
+    }
+    const hint = document.getElementById("path-hint");
+    if (hint) hint.textContent = on ? "Click or tap the track to end on (or search for it and press Enter)." : "";
+    if (on && narrow()) mapDiv.scrollIntoView({ behavior: "smooth", block: "start" });
+  }
+  function pathTo(row) {
+    const from = state.selected;
+    pickPathEnd(false);
+    if (from < 0 || row === from) return Promise.resolve();
+    const count = pathCount();
+    state.path = { from: from, to: row, count: count, rows: sonicPath(from, row, count) };
+    renderPathSection(document.getElementById("selected"), from);
+    if (narrow()) document.getElementById("path-section").scrollIntoView({ behavior: "smooth", block: "start" });
+    return redrawOverlays();
+  }
+  function clearPath() {
+    state.path = null;
+    renderPathSection(document.getElementById("selected"), state.selected);
+    return redrawOverlays();
+  }
+  function pathTraces() {
+    const path = state.path;
+    if (!path) return [];
+    const rows = path.rows;
+    return [
+      pointsTrace(rows, "path", { size: markerSize + 3, color: "#0b7285", line: { color: "#ffffff", width: 1 } },
+        { mode: "lines+markers", line: { color: "#0b7285", width: 2.5 }, showlegend: false }),
+      pointsTrace([path.to], "path end", { size: markerSize + 12, color: "#0b7285", line: { color: "#1d2430", width: 2 }, symbol: "star" },
+        { showlegend: false }),
+    ];
+  }
+  function renderPathSection(box, row) {
+    const old = document.getElementById("path-section");
+    if (old) old.remove();
+    if (N < 2 || row < 0) return;
+    const section = document.createElement("section");
+    section.id = "path-section";
+    const path = state.path && state.path.from === row ? state.path : null;
+    let html = "<h2>A path from here to…</h2>" +
+      '<div class="path-controls"><label>tracks <input type="number" id="path-count" min="2" max="' + N +
+      '" value="' + (path ? path.count : Math.min(PATHS.count, N)) + '"></label>' +
+      '<button type="button" id="path-pick">Pick the last track on the map</button></div>' +
+      '<p class="hint" id="path-hint"></p>';
+    if (path) {
+      html += '<p class="hint">From <b>' + esc(describe(path.from)) + "</b> to <b>" + esc(describe(path.to)) + "</b>, each track a small step towards the last:</p>";
+      if (path.rows.length < path.count) {
+        html += '<p class="hint" id="path-short">Only ' + path.rows.length + " of the " + path.count +
+          " tracks fit: too few tracks lie between these two (each step must go towards the last track and be no longer than the jump between the two).</p>";
+      }
+      html += '<ol class="path" id="path-list">' + path.rows.map((r) => "<li>" + esc(describe(r)) + "</li>").join("") + "</ol>" +
+        '<p class="hint">As a playlist:</p><pre class="command" id="path-command">' + esc(pathCommand(path)) + "</pre>";
+      if (PATH_DIMS < PATHS.full_dims) {
+        html += '<p class="hint">To keep this page small, it holds the ' + PATH_DIMS + " main of the " + PATHS.full_dims +
+          " sound dimensions: the command's list may differ by a track or two.</p>";
+      }
+      html += '<button type="button" id="path-clear">Clear the path</button>';
+    } else if (state.path) {  // drawn from another track: say which, offer to clear it
+      html += '<p class="hint">The map shows the path from <b>' + esc(describe(state.path.from)) + "</b> to <b>" +
+        esc(describe(state.path.to)) + '</b>.</p><button type="button" id="path-clear">Clear the path</button>';
+    }
+    section.innerHTML = html;
+    box.appendChild(section);
+    section.querySelector("#path-pick").addEventListener("click", () => pickPathEnd(!state.picking));
+    section.querySelector("#path-count").addEventListener("change", () => { if (path) pathTo(path.to); });
+    if (state.path) section.querySelector("#path-clear").addEventListener("click", clearPath);
+    if (state.picking) pickPathEnd(true);
+  }
+  document.addEventListener("keydown", (event) => { if (event.key === "Escape" && state.picking) pickPathEnd(false); });
 
   // Charts -----------------------------------------------------------------
   const chartConfig = { responsive: true, displaylogo: false, displayModeBar: false };
@@ -351,12 +566,13 @@
   let timer = null;
   searchBox.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(() => search(searchBox.value), 150); });
   searchBox.addEventListener("keydown", (event) => {
-    if (event.key === "Enter") { clearTimeout(timer); search(searchBox.value).then(() => { if (state.matches.length) select(state.matches[0]); }); }
+    if (event.key === "Enter") { clearTimeout(timer); search(searchBox.value).then(() => { if (state.matches.length) (state.picking ? pathTo : select)(state.matches[0]); }); }
   });
 
   const api = {
     state: state, ids: IDS, n: N, ready: false, errors: [],
     select: select, search: search, highlightFamily: highlightFamily,
+    sonicPath: sonicPath, pathTo: pathTo, pickPathEnd: pickPathEnd,
     // Page coordinates (CSS pixels) of a point, for tests and tools.
     pointOnPage: function (row) {
       const full = mapDiv._fullLayout;
@@ -368,7 +584,7 @@
   drawMap().then(() => {
     mapDiv.on("plotly_click", (event) => {
       const point = event.points && event.points[0];
-      if (point && point.customdata !== undefined) select(Number(point.customdata));
+      if (point && point.customdata !== undefined) (state.picking ? pathTo : select)(Number(point.customdata));
     });
     api.ready = true;
     api.renderMs = performance.now();
