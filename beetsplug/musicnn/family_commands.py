@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from beets import ui
 from beets.dbcore.query import InQuery
 
-from . import radio
+from . import mpd_client, radio
 from .settings import ConfigError
 
 if TYPE_CHECKING:
@@ -281,6 +281,24 @@ def refresh_family_playlists(plugin: Any, lib: Library) -> list[str]:
 # The command ------------------------------------------------------------------
 
 
+def named_like(families: Sequence[Family], text: str | None) -> list[Family]:
+    """The ``families`` whose name contains ``text`` (any case); all of
+    them without ``text``.
+
+    Raises
+    ------
+    beets.ui.UserError
+        When no family's name contains ``text``, naming the families.
+    """
+    if not text:
+        return list(families)
+    found = [f for f in families if text.casefold() in f.name.casefold()]
+    if not found:
+        names = "; ".join(family.name for family in families)
+        raise ui.UserError(f"musicnn: no family is named like {text!r}: {names}")
+    return found
+
+
 def families_subcommand(plugin: Any) -> ui.Subcommand:
     """``beet musicnn-families``: the library's sound-alike families."""
     command = ui.Subcommand(
@@ -305,6 +323,13 @@ def families_subcommand(plugin: Any) -> ui.Subcommand:
         metavar="DIR",
         help="also write one playlist per family into this folder",
     )
+    parser.add_option(
+        "--family",
+        metavar="NAME",
+        help="only the families whose name contains NAME (any case), e.g. to "
+        "--play one",
+    )
+    mpd_client.add_play_options(parser)
     parser.add_format_option(target="item")
 
     def run(lib: Library, opts: Any, args: list[str]) -> None:
@@ -317,10 +342,13 @@ def families_subcommand(plugin: Any) -> ui.Subcommand:
         )
         for line in family_set.warnings():
             ui.print_(line)
-        for family in family_set.families:
+        listed = []
+        for family in named_like(family_set.families, opts.family):
             ui.print_(f"== {family.name} ({len(family.item_ids):,} tracks)")
             for item in iter_items(lib, family.item_ids):
                 ui.print_(format(item, opts.format or ""))
+                listed.append(item)
+        mpd_client.play_or_queue(plugin.config, lib, opts, listed)
         if opts.m3u:
             written = write_family_playlists(
                 lib, family_set, os.path.expanduser(opts.m3u)

@@ -26,7 +26,7 @@ import confuse
 from beets import logging, ui
 from beets.plugins import BeetsPlugin
 
-from . import family_commands, fields, radio, recovery, report_command
+from . import dj, family_commands, fields, mpd_client, radio, recovery, report_command
 from .import_stage import ImportAnalyser
 from .models import MODELS
 from .rederive import rederive, relabel
@@ -50,6 +50,7 @@ class MusicnnPlugin(BeetsPlugin):
         super().__init__("musicnn")
         self.config.add(DEFAULT_CONFIG)
         self.config.add(family_commands.DEFAULT_CONFIG)
+        self.config.add(mpd_client.DEFAULT_CONFIG)
         # Typed fields make `musicnn_msd_happy:0.4..` and numeric sorts work.
         self.item_types = fields.item_types()
         #: Open result stores by library and thread: an SQLite connection
@@ -262,6 +263,7 @@ class MusicnnPlugin(BeetsPlugin):
             radio.radio_subcommand(self),
             family_commands.families_subcommand(self),
             report_command.report_subcommand(self),
+            dj.dj_subcommand(self),
         ]
         for each in commands:
             each.func = self._reporting_store_errors(each.func)

@@ -29,7 +29,7 @@ from beets import logging, ui
 from beets.dbcore.query import AndQuery, InQuery, InvalidQueryError, TrueQuery
 from beets.util import bytestring_path, normpath, path_as_posix
 
-from . import selection
+from . import mpd_client, selection
 from .settings import ConfigError
 
 if TYPE_CHECKING:
@@ -159,7 +159,9 @@ def make_radio(
     scores = index.similarities(profile)
     scores[seed_rows] = -np.inf
     found = similarity.capped(
-        _candidates(lib, index, similarity.ranked(scores), where, request.count),
+        library_candidates(
+            lib, index, similarity.ranked(scores), where, request.count
+        ),
         request.count,
         max_per_artist=request.max_per_artist,
         max_per_album=request.max_per_album,
@@ -179,7 +181,7 @@ def make_radio(
 
 
 @dataclass(frozen=True)
-class _Candidate:
+class ItemCandidate:
     """A :class:`similarity.Candidate` that carries its beets item."""
 
     item: Item
@@ -200,13 +202,13 @@ class _Candidate:
         return ((item.albumartist or item.artist).casefold(), item.album.casefold())
 
 
-def _candidates(
+def library_candidates(
     lib: Library,
     index: EmbeddingIndex,
     rows: Iterator[int],
     where: Any,
     count: int,
-) -> Iterator[_Candidate]:
+) -> Iterator[ItemCandidate]:
     """The items of ``rows`` that are in the library and match ``where``,
     in the order of ``rows``, fetched from beets a batch at a time."""
     batch_size = max(count * _BATCH_PER_ITEM, 64)
@@ -219,7 +221,7 @@ def _candidates(
             fetched = {item.id: item for item in lib.items(query)}
         for item_id in batch:
             if item_id in fetched:
-                yield _Candidate(fetched[item_id])
+                yield ItemCandidate(fetched[item_id])
         batch_size = min(batch_size * 4, _MAX_BATCH)
 
 
@@ -463,6 +465,7 @@ def similar_subcommand(plugin: Any) -> ui.Subcommand:
     parser.add_option(
         "--m3u", metavar="PATH", help="also write the list to this playlist file"
     )
+    mpd_client.add_play_options(parser)
     parser.add_format_option(target="item")
 
     def run(lib: Library, opts: Any, args: list[str]) -> None:
@@ -484,6 +487,7 @@ def similar_subcommand(plugin: Any) -> ui.Subcommand:
             ui.print_(format(item, opts.format or ""))
         if opts.m3u:
             write_m3u(lib, radio.items, opts.m3u, fmt)
+        mpd_client.play_or_queue(plugin.config, lib, opts, radio.items)
 
     command.func = run
     return command
