@@ -142,3 +142,10 @@ def mpd_required() -> None:
         if os.environ.get(REQUIRE_ENV) == "1":
             pytest.fail(f"{REQUIRE_ENV}=1 but {reason}")
         pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def six_second_segments(write_segments, tmp_path_factory) -> list[Path]:
+    """Three 6-second segments of each bundled clip as tagged Ogg files
+    (``write_segments``): 12 tracks, those of one recording alike."""
+    return write_segments(tmp_path_factory.mktemp("six-second-segments"), 6.0, 3)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import sys
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 from beets import ui
@@ -22,18 +21,7 @@ from test_plugin import MusicnnHelper
 from beetsplug.musicnn import mpd_client
 from beetsplug.musicnn.mpd_client import MPDAddress, MusicRoot, Player
 
-SEGMENT_SECONDS = 6.0
-SEGMENTS = 3
 SEED = "title:hsr_rock 0"
-
-
-@pytest.fixture(scope="session")
-def segments(write_segments, tmp_path_factory) -> list[Path]:
-    """Ogg files of consecutive segments of each bundled clip, tagged with
-    the clip as artist and album (segments of one recording sound alike)."""
-    return write_segments(
-        tmp_path_factory.mktemp("mpd-segments"), SEGMENT_SECONDS, SEGMENTS
-    )
 
 
 class MPDHelper(MusicnnHelper):
@@ -88,8 +76,8 @@ class MPDHelper(MusicnnHelper):
 
 
 class TestPlayAndQueue(MPDHelper):
-    def test_play_replaces_the_queue_and_plays_queue_appends(self, segments):
-        self.add_segments(segments)
+    def test_play_replaces_the_queue_and_plays_queue_appends(self, six_second_segments):
+        self.add_segments(six_second_segments)
         self.index()
         self.client.add("vanherk_architectural_contemplations_2.ogg")
 
@@ -106,11 +94,13 @@ class TestPlayAndQueue(MPDHelper):
         assert queue_files(self.client) == played + queued
         assert "added 3 tracks to MPD's queue" in self.output
 
-    def test_families_play_all_or_one_family(self, segments):
-        self.add_segments(segments)
+    def test_families_play_all_or_one_family(self, six_second_segments):
+        self.add_segments(six_second_segments)
         self.index()
         families = self.listed("musicnn-families", "--queue")
-        assert sorted(families) == sorted(p.name for p in segments)  # all of them
+        assert sorted(families) == sorted(
+            p.name for p in six_second_segments
+        )  # all of them
         assert queue_files(self.client) == families  # in the listed order
         names = [
             line[3 : line.rindex(" (")]
@@ -130,16 +120,16 @@ class TestPlayAndQueue(MPDHelper):
 
 
 class TestTracksMPDCannotPlay(MPDHelper):
-    def test_unknown_tracks_are_named_and_left_out(self, segments):
+    def test_unknown_tracks_are_named_and_left_out(self, six_second_segments):
         # MPD indexes the folder before half of the library's files are there.
-        half = len(segments) // 2
-        for path in segments[:half]:
+        half = len(six_second_segments) // 2
+        for path in six_second_segments[:half]:
             self.add_file(path)
         self.index()
-        for path in segments[half:]:
+        for path in six_second_segments[half:]:
             self.add_file(path)
         self.musicnn()
-        known = {path.name for path in segments[:half]}
+        known = {path.name for path in six_second_segments[:half]}
 
         listed = self.listed("musicnn-similar", "-n", "11", "--queue", SEED)
         assert queue_files(self.client) == [name for name in listed if name in known]
@@ -155,8 +145,8 @@ class TestTracksMPDCannotPlay(MPDHelper):
             self.listed("musicnn-similar", "--play", "--where", "artist:lebidan", SEED)
         assert queue_files(self.client) == before
 
-    def test_tracks_outside_mpds_folder_name_the_setting(self, segments):
-        self.add_segments(segments)
+    def test_tracks_outside_mpds_folder_name_the_setting(self, six_second_segments):
+        self.add_segments(six_second_segments)
         self.index()
         self.config["musicnn"]["mpd_music_directory"] = str(self.lib_path / "elsewhere")
         with pytest.raises(ui.UserError) as error:
