@@ -123,6 +123,25 @@ class TestDJ(DJHelper):
             assert queue[:4] == first
             assert queue[3] == by_hand and queue[4] not in first
 
+    def test_tracks_mpd_does_not_know_are_skipped_and_said(self, six_second_segments):
+        # MPD indexes the folder when only hsr_rock's and kaufman's are there.
+        known = six_second_segments[:6]
+        for path in known:
+            self.add_file(path)
+        self.index()
+        for path in six_second_segments[6:]:
+            self.add_file(path)
+        self.musicnn()
+        self.start_paused("hsr_rock_0.ogg")
+        with self.running_dj(ahead=8):
+            wait_for(lambda: len(self.ahead()) == 5, "the known tracks")
+            wait_for(lambda: any("nothing more" in x for x in self.said), "the end")
+        assert sorted(queue_files(self.client)) == sorted(p.name for p in known)
+        skipped = [line for line in self.said if "skipped" in line]
+        assert len(skipped) == 6
+        assert all("unknown to MPD, under its music directory" in x for x in skipped)
+        assert any("lebidan_frozen_bubble_intro_0.ogg" in line for line in skipped)
+
     def test_survives_an_mpd_restart(self, six_second_segments):
         self.add_segments(six_second_segments)
         self.index()

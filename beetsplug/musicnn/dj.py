@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import OrderedDict, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -82,8 +82,8 @@ class SoundPicker:
     ----------
     lib : Library
     open_index : callable
-        Returns the embedding index, current with the store (called at each
-        pick, so that tracks analysed meanwhile are candidates too).
+        Returns the embedding index, current with the store (called again
+        by :meth:`refresh`, so that tracks analysed meanwhile count too).
     settings : DJSettings
         Its ``where`` is parsed here: a bad query fails at once.
     """
@@ -106,6 +106,18 @@ class SoundPicker:
         except InvalidQueryError as exc:
             raise ui.UserError(f"musicnn-dj: bad --where query: {exc}") from None
         self._items: dict[bytes, int | None] = {}
+        self._index: EmbeddingIndex | None = None
+
+    def refresh(self) -> None:
+        """Read the embedding index again at the next use (once per look at
+        MPD's queue: opening it checks the store for changes)."""
+        self._index = None
+
+    @property
+    def index(self) -> EmbeddingIndex:
+        if self._index is None:
+            self._index = self.open_index()
+        return self._index
 
     def item_of(self, path: bytes) -> Item | None:
         """The library item of the file ``path``, if there is one."""
@@ -118,7 +130,7 @@ class SoundPicker:
 
     def analysed(self, item_ids: Sequence[int]) -> list[int]:
         """Those of ``item_ids`` that have an embedding."""
-        index = self.open_index()
+        index = self.index
         present = set(index.ids[index.rows_of(item_ids)].tolist())
         return [item_id for item_id in item_ids if item_id in present]
 
@@ -145,7 +157,7 @@ class SoundPicker:
 
         from . import similarity
 
-        index = self.open_index()
+        index = self.index
         seed_rows = index.rows_of(seeds)
         if not len(seed_rows) or count < 1:
             return []
@@ -224,6 +236,7 @@ class DJ:
         list of Item
             The items appended.
         """
+        self.picker.refresh()
         status = self.player.status()
         if "song" not in status:
             self._say_once("musicnn-dj: MPD has no current track: waiting for one")
@@ -268,10 +281,10 @@ class DJ:
             if not picks:
                 break
             for item in picks:
-                uri = self.root.uri(selection.absolute_path(self.picker.lib, item))
+                path = selection.absolute_path(self.picker.lib, item)
+                uri = self.root.uri(path)
                 if uri is None or not self.player.add(uri):
                     self._unplayable.add(item.id)
-                    path = selection.absolute_path(self.picker.lib, item)
                     where = "outside" if uri is None else "unknown to MPD, under"
                     self.say(
                         f"musicnn-dj: skipped {path}: {where} its music "
@@ -294,22 +307,17 @@ class DJ:
 
     def _follow(self, file: str) -> Item | None:
         """Note that ``file`` is the current track; the item it is, if any."""
+        item = self.picker.item_of(self.root.path_of(file))
         if file != self._current_file:
             if self._current_id is not None:
                 self._played.append(self._current_id)
-            item = self.picker.item_of(self.root.path_of(file))
             self._current_file = file
             self._current_id = None if item is None else item.id
             if item is not None:
                 self._remember(item.id)
-            return item
-        return (
-            None
-            if self._current_id is None
-            else self.picker.lib.get_item(self._current_id)
-        )
+        return item
 
-    def _items_of(self, files: Any) -> list[Item]:
+    def _items_of(self, files: Iterable[str]) -> list[Item]:
         items = (self.picker.item_of(self.root.path_of(file)) for file in files)
         return [item for item in items if item is not None]
 
@@ -351,6 +359,8 @@ class DJ:
                     self.say(f"musicnn-dj: connected again to MPD at {address}")
                     lost, delay = False, retry_first
                 self.top_up()
+                if self._stop.is_set():  # stop() came while connecting
+                    break
                 self.player.idle(*EVENTS)
             except MPDUnreachable as problem:
                 if self._stop.is_set():

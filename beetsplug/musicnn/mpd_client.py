@@ -380,10 +380,20 @@ class Player:
 @functools.cache
 def _client_class(mpd: Any) -> type:
     """python-mpd2's client, reading the answer to ``config`` whole (its
-    own keeps an answer of one line only, and MPD sends several)."""
+    own keeps an answer of one line only, and MPD sends several), and
+    closing the socket of a failed command."""
 
     class Client(mpd.MPDClient):
-        pass
+        def _reset(self) -> None:
+            # python-mpd2 forgets, without closing it, the socket of a
+            # command it could not send (MPD gone): close it here.
+            sock = getattr(self, "_sock", None)
+            if sock is not None:
+                for stream in (self._rbfile, self._wfile):
+                    with contextlib.suppress(Exception):
+                        stream.close()
+                sock.close()
+            super()._reset()
 
     Client.add_command("config", mpd.MPDClient._parse_object)
     return Client
