@@ -182,9 +182,10 @@ class MusicRoot:
         """MPD's name for the file ``path`` (absolute); ``None`` if it is not
         under this directory."""
         relative = os.path.relpath(normpath(path), self.path)
-        if relative == b"." or relative.startswith(b".." + os.sep.encode()):
-            return None
-        if relative == b"..":
+        parent = os.pardir.encode()
+        if relative in (os.curdir.encode(), parent) or relative.startswith(
+            parent + os.sep.encode()
+        ):
             return None
         return os.fsdecode(relative).replace(os.sep, "/")
 
