@@ -420,6 +420,13 @@ def connected(plugin_config: Any, lib: Library) -> Iterator[tuple[Player, MusicR
 _ACTIONS = {"--play": "replace", "--queue": "append"}
 
 
+class _FlagOption(optparse.Option):
+    """An option whose callback takes no value: beets makes every callback
+    option of optparse take one (for its `-f`), which these must not."""
+
+    ALWAYS_TYPED_ACTIONS = ("store", "append")
+
+
 def add_play_options(parser: optparse.OptionParser) -> None:
     """Add ``--play`` and ``--queue`` to a command that lists items; the
     command then hands its list to :func:`play_or_queue`."""
@@ -432,23 +439,17 @@ def add_play_options(parser: optparse.OptionParser) -> None:
         parser.values.mpd_action = _ACTIONS[flag]
 
     parser.set_defaults(mpd_action=None)
-    # beets makes every callback option take a value (its `-f`); nargs=0
-    # makes these flags again.
-    parser.add_option(
-        "--play",
-        action="callback",
-        callback=choose,
-        nargs=0,
-        help="replace MPD's queue with the list and play it (beets' `mpd:` "
-        "settings say where MPD is)",
-    )
-    parser.add_option(
-        "--queue",
-        action="callback",
-        callback=choose,
-        nargs=0,
-        help="append the list to MPD's queue",
-    )
+    for flag, help_text in (
+        (
+            "--play",
+            "replace MPD's queue with the list and play it (beets' `mpd:` "
+            "settings say where MPD is)",
+        ),
+        ("--queue", "append the list to MPD's queue"),
+    ):
+        parser.add_option(
+            _FlagOption(flag, action="callback", callback=choose, help=help_text)
+        )
 
 
 @dataclass
