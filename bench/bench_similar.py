@@ -73,7 +73,7 @@ def build(folder: Path, n_items: int) -> None:
     """The library and its result store, both filled with raw SQL."""
     from beets.library import Library
 
-    from beetsplug.musicnn.store import ResultStore
+    from beetsplug.musicnn.library.store import ResultStore
 
     music = folder / "music"
     with contextlib.redirect_stdout(io.StringIO()):  # migration "backup" chatter
@@ -127,8 +127,8 @@ def child(folder: Path, what: str, runs: int) -> dict:
     """One measurement, in this (fresh) process."""
     from beets.library import Library
 
-    from beetsplug.musicnn import radio, similarity
-    from beetsplug.musicnn.store import ResultStore
+    from beetsplug.musicnn.library.store import ResultStore
+    from beetsplug.musicnn.sound import radio, similarity
 
     lib = Library(str(folder / "library.db"), str(folder / "music"))
     store = ResultStore(folder / "library.musicnn.sqlite")
@@ -156,7 +156,7 @@ def child(folder: Path, what: str, runs: int) -> dict:
             assert len(found.items) == 40, len(found.items)
             assert found.candidates_not_analysed == 0
     elif what == "dj":
-        from beetsplug.musicnn.dj import DJSettings, SoundPicker
+        from beetsplug.musicnn.player.dj import DJSettings, SoundPicker
 
         settings = DJSettings(
             where=("year:1970..2010",), max_per_artist=3, max_per_album=1
