@@ -22,8 +22,14 @@ Then, each in a fresh child process (so that RSS is that query's alone):
   analysed; median wall time of ``--runs`` different seeds in one process,
   and the extra peak RSS (``ru_maxrss`` minus the RSS after imports and
   opening the library);
+- ``dj``: what one top-up of ``beet musicnn-dj`` asks of the library:
+  :class:`dj.SoundPicker` with 4 seeds (the current track and 3 played),
+  50 recent tracks excluded, 5 queued tracks counted in the caps, the same
+  ``--where`` and caps, 5 tracks picked (MPD's own round trips are not
+  included);
 - ``sqlite``: the baseline without the index: every embedding read from the
-  store into a float32 matrix, then the same scoring and ranking.
+  store into a float32 matrix, then the same scoring and ranking
+  (``--no-baseline`` skips it).
 
     python bench/bench_similar.py [--items 500000] [--runs 5] [--keep DIR]
 """
@@ -149,6 +155,24 @@ def child(folder: Path, what: str, runs: int) -> dict:
             times.append(time.perf_counter() - started)
             assert len(found.items) == 40, len(found.items)
             assert found.candidates_not_analysed == 0
+    elif what == "dj":
+        from beetsplug.musicnn.player.dj import DJSettings, SoundPicker
+
+        settings = DJSettings(
+            where=("year:1970..2010",), max_per_artist=3, max_per_album=1
+        )
+        picker = SoundPicker(lib, lambda: radio.open_index(store, "msd"), settings)
+        rng = np.random.default_rng(5)
+        for seed in seeds:
+            played = rng.integers(1, n_items, 3).tolist()
+            recent = set(rng.integers(1, n_items, 50).tolist())
+            started = time.perf_counter()
+            picker.refresh()  # as each top-up does
+            analysed = picker.analysed([int(seed), *played])
+            queued = [lib.get_item(item_id) for item_id in [int(seed), *played[:4]]]
+            picks = picker.pick(analysed, recent, queued, 5)
+            times.append(time.perf_counter() - started)
+            assert len(picks) == 5, len(picks)
     else:  # the baseline: no index, every embedding from SQLite each query
         for seed in seeds:
             started = time.perf_counter()
@@ -187,6 +211,9 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=500_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--keep", type=Path, help="build here (reused if present)")
+    parser.add_argument(
+        "--no-baseline", action="store_true", help="skip the slow SQLite baseline"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("folder", nargs="?", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -218,6 +245,15 @@ def main() -> None:
             f"RSS {query['extra_mb']:.0f} MB (process {query['before_mb']:.0f} MB "
             "before)"
         )
+        top_up = measure(folder, "dj", args.runs)
+        print(
+            f"musicnn-dj top-up (4 seeds, 50 excluded, --where, caps, 5 picked), "
+            f"median of {args.runs}: {top_up['seconds']:.3f} s (worst "
+            f"{top_up['worst']:.3f} s), extra peak RSS {top_up['extra_mb']:.0f} MB; "
+            f"{top_up['seconds'] / query['seconds']:.2f}x the radio query"
+        )
+        if args.no_baseline:
+            return
         baseline = measure(folder, "sqlite", min(args.runs, 2))
         print(
             f"baseline, embeddings read from SQLite per query: "

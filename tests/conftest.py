@@ -1,6 +1,7 @@
 """Fixtures and paths shared by the test modules."""
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -128,3 +129,23 @@ def shared_clip_scores(shared_audio) -> dict[str, dict]:
 def bundled_clip_scores(bundled_music) -> dict[str, dict]:
     """Song-level MSD and MTT scores of each clip shipped with the tests."""
     return _song_scores(bundled_music)
+
+
+@pytest.fixture(scope="session")
+def mpd_required() -> None:
+    """Skip the test where no MPD can run (fail instead under
+    ``MUSICNN_REQUIRE_MPD=1``, as in CI)."""
+    from mpd_server import REQUIRE_ENV, missing_reason
+
+    reason = missing_reason()
+    if reason:
+        if os.environ.get(REQUIRE_ENV) == "1":
+            pytest.fail(f"{REQUIRE_ENV}=1 but {reason}")
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def six_second_segments(write_segments, tmp_path_factory) -> list[Path]:
+    """Three 6-second segments of each bundled clip as tagged Ogg files
+    (``write_segments``): 12 tracks, those of one recording alike."""
+    return write_segments(tmp_path_factory.mktemp("six-second-segments"), 6.0, 3)

@@ -26,12 +26,13 @@ import confuse
 from beets import logging, ui
 from beets.plugins import BeetsPlugin
 
-from .commands import analyse, families, path, report, similar
+from .commands import analyse, dj, families, path, report, similar
 from .labels import fields
 from .library import recovery
 from .library.import_stage import ImportAnalyser
 from .library.selection import file_mtime
 from .library.settings import DEFAULT_CONFIG, Settings
+from .player import mpd
 
 if TYPE_CHECKING:
     import optparse
@@ -52,6 +53,7 @@ class MusicnnPlugin(BeetsPlugin):
         super().__init__("musicnn")
         self.config.add(DEFAULT_CONFIG)
         self.config.add(families.DEFAULT_CONFIG)
+        self.config.add(mpd.DEFAULT_CONFIG)
         # Typed fields make `musicnn_msd_happy:0.4..` and numeric sorts work.
         self.item_types = fields.item_types()
         #: Open result stores by library and thread: an SQLite connection
@@ -166,6 +168,7 @@ class MusicnnPlugin(BeetsPlugin):
             path.path_subcommand(self),
             families.families_subcommand(self),
             report.report_subcommand(self),
+            dj.dj_subcommand(self),
         ]
         for each in commands:
             each.func = self._reporting_store_errors(each.func)

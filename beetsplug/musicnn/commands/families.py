@@ -12,6 +12,7 @@ scikit-learn (the ``report`` extra) is imported only when families are made.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,7 @@ from beets import ui
 
 from ..library.selection import items_by_id
 from ..library.settings import ConfigError, parse_count, parse_entries
+from ..player import mpd
 from ..sound.family_sets import make_families, write_family_playlists
 from ..sound.playlists import PlaylistFormat, query_parts
 from .base import Musicnn, subcommand
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
     import optparse
 
     from beets.library import Library
+
+    from ..sound.families import Family
 
 #: Settings of this module, added to the plugin's configuration.
 DEFAULT_CONFIG: dict[str, Any] = {
@@ -112,6 +116,24 @@ Cluster the analysed items matching QUERY (all without one) into families by \
 sound, name each from its labels, and list them."""
 
 
+def named_like(families: Sequence[Family], text: str | None) -> list[Family]:
+    """The ``families`` whose name contains ``text`` (any case); all of
+    them without ``text``.
+
+    Raises
+    ------
+    beets.ui.UserError
+        When no family's name contains ``text``, naming the families.
+    """
+    if not text:
+        return list(families)
+    found = [f for f in families if text.casefold() in f.name.casefold()]
+    if not found:
+        names = "; ".join(family.name for family in families)
+        raise ui.UserError(f"musicnn: no family is named like {text!r}: {names}")
+    return found
+
+
 def families_subcommand(plugin: Musicnn) -> ui.Subcommand:
     """``beet musicnn-families``: the library's sound-alike families."""
     command = subcommand("musicnn-families", FAMILIES_HELP, FAMILIES_USAGE)
@@ -129,6 +151,13 @@ def families_subcommand(plugin: Musicnn) -> ui.Subcommand:
         metavar="DIR",
         help="also write one playlist per family into this folder",
     )
+    parser.add_option(
+        "--family",
+        metavar="NAME",
+        help="only the families whose name contains NAME (any case), e.g. to "
+        "--play one",
+    )
+    mpd.add_play_options(parser)
     parser.add_format_option(target="item")
 
     def run(lib: Library, opts: optparse.Values, args: list[str]) -> None:
@@ -141,10 +170,13 @@ def families_subcommand(plugin: Musicnn) -> ui.Subcommand:
         )
         for line in family_set.warnings():
             ui.print_(line)
-        for family in family_set.families:
+        listed = []
+        for family in named_like(family_set.families, opts.family):
             ui.print_(f"== {family.name} ({len(family.item_ids):,} tracks)")
             for item in items_by_id(lib, family.item_ids):
                 ui.print_(format(item, opts.format or ""))
+                listed.append(item)
+        mpd.play_or_queue(plugin.config, lib, opts, listed)
         if opts.m3u:
             written = write_family_playlists(
                 lib, family_set, os.path.expanduser(opts.m3u)

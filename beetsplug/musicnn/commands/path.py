@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from beets import ui
 
+from ..player import mpd
 from ..sound.playlists import PlaylistFormat, query_parts, write_m3u
 from ..sound.sonic_path import DEFAULT_COUNT, PathRequest, make_path
 from .base import Musicnn
@@ -47,6 +48,7 @@ def path_subcommand(plugin: Musicnn) -> ui.Subcommand:
     parser.add_option(
         "--m3u", metavar="PATH", help="also write the list to this playlist file"
     )
+    mpd.add_play_options(parser)
     parser.add_format_option(target="item")
 
     def run(lib: Library, opts: Any, args: list[str]) -> None:
@@ -73,6 +75,7 @@ def path_subcommand(plugin: Musicnn) -> ui.Subcommand:
             ui.print_(format(item, opts.format or ""))
         if opts.m3u:
             write_m3u(lib, path.items, opts.m3u, fmt)
+        mpd.play_or_queue(plugin.config, lib, opts, path.items)
 
     command.func = run
     return command

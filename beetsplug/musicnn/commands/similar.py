@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from beets import config as beets_config
 from beets import ui
 
+from ..player import mpd
 from ..sound.playlists import PlaylistFormat, query_parts, write_m3u
 from ..sound.radio import NamedPlaylist, RadioRequest, make_radio, update_playlists
 from .base import Musicnn, subcommand
@@ -106,6 +107,7 @@ def similar_subcommand(plugin: Musicnn) -> ui.Subcommand:
     parser.add_option(
         "--m3u", metavar="PATH", help="also write the list to this playlist file"
     )
+    mpd.add_play_options(parser)
     parser.add_format_option(target="item")
 
     def run(lib: Library, opts: optparse.Values, args: list[str]) -> None:
@@ -127,6 +129,7 @@ def similar_subcommand(plugin: Musicnn) -> ui.Subcommand:
             ui.print_(format(item, opts.format or ""))
         if opts.m3u:
             write_m3u(lib, radio.items, opts.m3u, fmt)
+        mpd.play_or_queue(plugin.config, lib, opts, radio.items)
 
     command.func = run
     return command

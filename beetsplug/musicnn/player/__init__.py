@@ -1,1 +1,2 @@
-"""Playing the results (MPD); empty for now."""
+"""Playing the results in MPD: the connection and ``--play``/``--queue``
+(:mod:`.mpd`), the DJ that keeps MPD's queue topped up (:mod:`.dj`)."""

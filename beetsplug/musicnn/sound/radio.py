@@ -161,7 +161,9 @@ def make_radio(
     scores = index.similarities(profile)
     scores[seed_rows] = -np.inf
     found = similarity.capped(
-        _candidates(lib, index, similarity.ranked(scores), where, request.count),
+        library_candidates(
+            lib, index, similarity.ranked(scores), where, request.count
+        ),
         request.count,
         max_per_artist=request.max_per_artist,
         max_per_album=request.max_per_album,
@@ -181,7 +183,7 @@ def make_radio(
 
 
 @dataclass(frozen=True)
-class _Candidate:
+class ItemCandidate:
     """A :class:`similarity.Candidate` that carries its beets item."""
 
     item: Item
@@ -202,13 +204,13 @@ class _Candidate:
         return ((item.albumartist or item.artist).casefold(), item.album.casefold())
 
 
-def _candidates(
+def library_candidates(
     lib: Library,
     index: EmbeddingIndex,
     rows: Iterator[int],
     where: Query,
     count: int,
-) -> Iterator[_Candidate]:
+) -> Iterator[ItemCandidate]:
     """The items of ``rows`` that are in the library and match ``where``,
     in the order of ``rows``, fetched from beets a batch at a time."""
     batch_size = max(count * _BATCH_PER_ITEM, 64)
@@ -221,7 +223,7 @@ def _candidates(
             fetched = {item.id: item for item in lib.items(query)}
         for item_id in batch:
             if item_id in fetched:
-                yield _Candidate(fetched[item_id])
+                yield ItemCandidate(fetched[item_id])
         batch_size = min(batch_size * 4, _MAX_BATCH)
 
 
