@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import fields
+from . import fields, similarity
 
 if TYPE_CHECKING:
     from .family_commands import FamilySet
@@ -213,9 +213,16 @@ def build(
             "k": int(neighbour_rows.shape[1]),
             "rows": pack(neighbour_rows, "<i4"),
             "similarity": pack(quantise(neighbour_similarity, -1.0, 1.0), "<u1"),
+            # nearest first: the related ones are each row's first ones
+            "related": similarity.RELATED,
+            "related_count": pack(
+                (neighbour_similarity >= similarity.RELATED).sum(axis=1), "<u1"
+            ),
         },
         "families": family_entries,
+        "family_note": family_set.note,
         "outliers": family_set.outliers,
+        "misfits": family_set.misfits,
         "charts": {
             "genre": counts(catalog.genre),
             "mood": counts(catalog.mood),

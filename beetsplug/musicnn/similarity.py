@@ -41,6 +41,10 @@ STORED_DTYPE = np.dtype("<f2")
 _CHUNK_ROWS = 65536
 #: Layout of the index files; bump to force a rebuild after a change.
 _INDEX_FORMAT = 2
+#: Similarity from which a neighbour counts as related: below it, two
+#: tracks are no more alike than two picked at random (the report leaves
+#: such neighbours out of its lists). Measured in ``docs/report.md``.
+RELATED = 0.0
 
 
 def normalize(
