@@ -99,6 +99,19 @@ class TestFamiliesCommand(FamilyHelper):
             h: sorted(v) for h, v in self.parse(first).items()
         }
 
+    def test_a_library_too_small_for_families_is_told_so(self, family_segments):
+        # The demo's library: one track of each of the four bundled clips.
+        self.add_segments(family_segments[::SEGMENTS])
+        output = self.families()
+        assert "==" not in output
+        assert (
+            "musicnn: no families: 4 analysed tracks are too few for families "
+            f"(they need at least {families.MIN_TRACKS})"
+        ) in output
+        # Asked for, one family is made, and named only by what all share.
+        found = self.parse(self.families("-k", "1"))
+        assert len(found) <= 1
+
     def test_k_sets_the_number_of_families(self, family_segments):
         self.add_segments(family_segments)
         assert len(self.parse(self.families("-k", "2"))) == 2
@@ -129,9 +142,7 @@ class TestFamiliesCommand(FamilyHelper):
         assert len([p for p in folder.glob("*.m3u") if p.name != "mine.m3u"]) == 2
         assert (folder / "mine.m3u").read_text() == "kept\n"
 
-    def test_items_not_analysed_are_counted_not_dropped_silently(
-        self, family_segments
-    ):
+    def test_items_not_analysed_are_counted_not_dropped_silently(self, family_segments):
         self.add_segments(family_segments[:-2])
         self.add_segments(family_segments[-2:], analyse=False)
         output = self.families()
@@ -186,9 +197,7 @@ class TestFamiliesErrors(FamilyHelper):
         with pytest.raises(ui.UserError, match="bad query"):
             self.families("musicnn_msd_happy:x..y")
 
-    def test_without_the_extra_the_message_names_it(
-        self, family_segments, monkeypatch
-    ):
+    def test_without_the_extra_the_message_names_it(self, family_segments, monkeypatch):
         self.add_segments(family_segments[:4])
         # As if scikit-learn were not installed: the import system finds
         # nothing for a module set to None in sys.modules.
@@ -310,7 +319,7 @@ def test_a_family_left_too_small_dissolves():
 
 
 def test_too_few_tracks_make_no_families():
-    vectors = np.eye(8, dtype=np.float32)[: families.MIN_TRACKS - 1]
+    vectors = np.eye(families.MIN_TRACKS, dtype=np.float32)[1:]
     with pytest.raises(families.TooFewTracks, match="too few for families"):
         families.cluster(vectors, np.arange(len(vectors)))
     families.cluster(vectors, np.arange(len(vectors)), k=1)  # asked for: made

@@ -399,40 +399,54 @@ def assert_labels_hide_no_point(driver) -> None:
         assert area["y0"] - 1 <= label["y0"] and label["y1"] <= area["y1"] + 1
 
 
-def test_family_names_hide_no_point(page):
-    assert_labels_hide_no_point(page)
-    # After a zoom they are placed again.
-    page.execute_script(
-        "const gd = document.getElementById('map');"
-        "const [x0, x1] = gd._fullLayout.xaxis.range,"
-        "      [y0, y1] = gd._fullLayout.yaxis.range;"
-        "Plotly.relayout(gd, {'xaxis.range': [x0, (x0 + x1) / 2 + (x1 - x0) / 4],"
-        "                     'yaxis.range': [y0, (y0 + y1) / 2 + (y1 - y0) / 4]});"
+def zoom(driver, factor: float) -> dict:
+    """Zoom the map about its middle (``factor`` > 1 zooms out); the boxes
+    of :func:`plot_boxes` once it is drawn, with only the points on it."""
+    driver.execute_script(
+        "const gd = document.getElementById('map'), f = arguments[0];"
+        "const scale = ([a, b]) => [(a + b) / 2 - (b - a) * f / 2,"
+        "                           (a + b) / 2 + (b - a) * f / 2];"
+        "Plotly.relayout(gd, {'xaxis.range': scale(gd._fullLayout.xaxis.range),"
+        "                     'yaxis.range': scale(gd._fullLayout.yaxis.range)});",
+        factor,
     )
     time.sleep(0.5)
-    boxes = plot_boxes(page)
+    boxes = plot_boxes(driver)
     area = boxes["area"]
-    on_map = [  # points outside the zoomed area are not drawn
+    boxes["points"] = [
         p
         for p in boxes["points"]
         if area["x0"] <= p["x"] <= area["x1"] and area["y0"] <= p["y"] <= area["y1"]
     ]
-    assert not hidden_points({**boxes, "points": on_map})
-    page.execute_script(
-        "Plotly.relayout('map', {'xaxis.autorange': true, 'yaxis.autorange': true});"
-    )
-    time.sleep(0.5)
+    return boxes
 
 
-#: Chart parts that must lie inside their chart: tick labels and titles.
+def test_family_names_hide_no_point(page):
+    assert_labels_hide_no_point(page)
+    try:  # placed again after a zoom: out (the points crowd together), in
+        for factor in (3.0, 0.4):
+            boxes = zoom(page, factor)
+            assert boxes["labels"] and not hidden_points(boxes), factor
+    finally:
+        page.execute_script(
+            "Plotly.relayout('map', {'xaxis.autorange': true,"
+            " 'yaxis.autorange': true});"
+        )
+        time.sleep(0.5)
+
+
+#: Chart parts that must lie inside their chart: tick labels, and titles
+#: with 2 px to spare (a title whose box touches the chart's edge loses
+#: the bottom of its letters, or more with a wider font).
 CHART_TEXT = (
     "const out = [];"
     "document.querySelectorAll('.chart').forEach(c => {"
     "  const box = c.getBoundingClientRect();"
     "  c.querySelectorAll('.g-xtitle, .g-ytitle, .xtick, .ytick').forEach(t => {"
     "    const r = t.getBoundingClientRect();"
-    "    if (r.width && (r.left < box.left - 0.5 || r.right > box.right + 0.5 ||"
-    "        r.top < box.top - 0.5 || r.bottom > box.bottom + 0.5))"
+    "    const room = t.matches('.g-xtitle, .g-ytitle') ? 2 : -0.5;"
+    "    if (r.width && (r.left < box.left + room || r.right > box.right - room ||"
+    "        r.top < box.top + room || r.bottom > box.bottom - room))"
     "      out.push(c.id + ': ' + t.textContent); }); });"
     "return out;"
 )
@@ -580,6 +594,15 @@ class TestReportErrors(MusicnnHelper):
         extra = r"needs plotly.*pip install 'beets-musicnn\[report\]'"
         with pytest.raises(ui.UserError, match=extra):
             self.run_command("musicnn-report", "-o", str(tmp_path / "r.html"))
+
+    def test_too_few_tracks_for_families_still_make_a_report(self, segments, tmp_path):
+        for clip in segments[::SEGMENTS]:  # the demo's four clips
+            self.add_file(clip)
+        self.musicnn()
+        self.run_command("musicnn-report", "-o", str(tmp_path / "r.html"))
+        assert "(4 items, 0 families" in self.capsys.readouterr().out
+        page = (tmp_path / "r.html").read_text()
+        assert '"family_note":"4 analysed tracks are too few for families' in page
 
     def test_an_unwritable_output(self, segments, tmp_path):
         for clip in segments[::5]:

@@ -372,7 +372,7 @@
     const left = K - near.length;
     if (left > 0) {
       html += '<p class="hint" id="unrelated">' + (near.length ? left + " more of the " + K + " nearest " + (left === 1 ? "is" : "are") : "The " + left + " nearest are") +
-        " left out as unrelated: similarity below " + RELATED.toFixed(2) + ", no closer than two tracks picked at random.</p>";
+        " left out as unrelated: below a similarity of " + RELATED.toFixed(2) + " tracks are no more alike than two picked at random.</p>";
     }
     if (near.length) html += "<p class=\"hint\">As a playlist:</p><pre class=\"command\" id=\"command\">" + esc(similarCommand(row, near.length)) + "</pre>";
     box.innerHTML = html;
@@ -392,7 +392,8 @@
     if (!shown.length) { document.getElementById(id).innerHTML = '<p class="empty">No labels.</p>'; return; }
     Plotly.newPlot(id, [{ type: "bar", orientation: "h", y: shown.map((r) => r[0]).reverse(),
       x: shown.map((r) => r[1]).reverse(), marker: { color: colour }, hovertemplate: "%{y}: %{x}<extra></extra>" }],
-      chartLayout({ yaxis: { automargin: true }, xaxis: { title: { text: "tracks" } } }), chartConfig);
+      chartLayout({ margin: { l: 110, r: 12, t: 6, b: 10 }, yaxis: { automargin: true },
+        xaxis: { automargin: true, title: { text: "tracks", standoff: 8 } } }), chartConfig);
   }
 
   function drawCharts() {
@@ -411,8 +412,8 @@
       Plotly.react("chart-strength", [{ type: "bar", x: centres, y: h.counts, width: 1 / h.counts.length * 0.92,
         marker: { color: "#7a5af8" }, hovertemplate: "%{x:.2f}: %{y} tracks<extra></extra>" }],
         // automargin: the margins grow to hold the tick labels and titles
-        // (a fixed bottom margin cut the x title off)
-        chartLayout({ margin: { l: 44, r: 10, t: 6, b: 10 },
+        // (a fixed bottom margin left the x title touching the edge, cut off)
+        chartLayout({ margin: { l: 54, r: 10, t: 6, b: 10 },
           xaxis: { range: [0, 1], automargin: true, title: { text: "calibrated strength (share of the reference below)", standoff: 8 } },
           yaxis: { automargin: true, title: { text: "tracks" } } }), chartConfig);
     }
