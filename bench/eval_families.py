@@ -38,11 +38,11 @@ on the first run):
   ``--before REPO`` measures the families of another checkout of the plugin
   (``beet musicnn-families`` run with it) the same way;
 - **small libraries**: the adjusted Rand index against the source genres of
-  the automatic families of random libraries of a few tracks (20 draws per
+  the automatic families of random libraries of a few tracks (50 draws per
   size), beside families of the same sizes dealt at random.
 
     python bench/eval_families.py --library /tmp/emotify-library
-        [--audio ../shared/emotify] [--before ../main]
+        [--audio ../shared/emotify | bench/labels_corpus.tsv] [--before ../main]
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
 
 DRAWS = 10
 SHARE = 0.10
@@ -154,6 +155,21 @@ def beet(folder: Path, repo: Path, *args: str) -> str:
     return done.stdout
 
 
+def manifest_sources(audio: Path) -> dict[str, str]:
+    """Absolute path -> source genre (``family``) of every file of a
+    manifest: ``audio`` is a folder with a ``manifest.tsv`` whose ``file``
+    column is relative to it (Emotify), or a manifest like
+    ``bench/labels_corpus.tsv`` whose ``path`` column names files of the
+    Debian corpus, the shared clips or the repository."""
+    from make_labels_corpus import resolve
+
+    if audio.is_dir():
+        rows = csv.DictReader((audio / "manifest.tsv").open(), delimiter="\t")
+        return {str((audio / r["file"]).resolve()): r["family"] for r in rows}
+    rows = csv.DictReader(audio.open(), delimiter="\t")
+    return {str(resolve(r["path"]).resolve()): r["family"] for r in rows}
+
+
 def build_library(folder: Path, audio: Path) -> None:
     """Import the manifest's files (left in place) into a new library in
     ``folder``, and analyse what is not analysed yet with ``beet musicnn``
@@ -166,9 +182,7 @@ def build_library(folder: Path, audio: Path) -> None:
             "import: {copy: no, write: no, quiet: yes, duplicate_action: keep}\n"
             "musicnn: {auto: no, workers: 1, nice: no}\n"
         )
-        rows = list(csv.DictReader((audio / "manifest.tsv").open(), delimiter="\t"))
-        files = [str(audio / row["file"]) for row in rows]
-        beet(folder, REPO, "import", "-A", "-s", *files)
+        beet(folder, REPO, "import", "-A", "-s", *manifest_sources(audio))
     print(beet(folder, REPO, "musicnn").strip().splitlines()[-1])
 
 
@@ -183,8 +197,7 @@ def library_tracks(folder: Path, audio: Path) -> dict:
     from beetsplug.musicnn.families import TrackLabels
     from beetsplug.musicnn.store import ResultStore
 
-    rows = list(csv.DictReader((audio / "manifest.tsv").open(), delimiter="\t"))
-    source = {str((audio / r["file"]).resolve()): r["family"] for r in rows}
+    source = manifest_sources(audio)
     lib = Library(str(folder / "library.db"), str(folder / "music"))
     with ResultStore.for_library(lib.path) as store:
         _, embeddings = store.iter_embeddings("msd")
@@ -394,7 +407,8 @@ def main() -> None:
         "--audio",
         type=Path,
         default=REPO.parent / "shared" / "emotify",
-        help="with --library: a folder of audio with a manifest.tsv (file, family)",
+        help="with --library: a folder of audio with a manifest.tsv (file, "
+        "family), or a manifest like bench/labels_corpus.tsv (path, family)",
     )
     parser.add_argument(
         "--before", type=Path, help="with --library: also measure this checkout"
