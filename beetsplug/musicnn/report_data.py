@@ -236,9 +236,7 @@ def build(
             },
             "failures": [list(group) for group in failure_groups],
         },
-        "similar_command": {
-            "count": NEIGHBOURS,
-            "where": query,
-        },
+        # -n of the command is the number of related neighbours listed
+        "similar_command": {"where": query},
         "timings": {name: round(value, 2) for name, value in (timings or {}).items()},
     }
