@@ -60,8 +60,8 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from beetsplug.musicnn import analysis, audio, features, models, sampling  # noqa: E402
-from beetsplug.musicnn.backends import load_backend  # noqa: E402
+from beetsplug.musicnn.engine import analysis, audio, features, models, sampling  # noqa: E402
+from beetsplug.musicnn.engine.backends import load_backend  # noqa: E402
 
 AUDIO_SUFFIXES = {".mp3", ".ogg", ".flac", ".wav", ".m4a", ".opus", ".aiff"}
 MODELS = ("msd", "mtt")

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_report import beet
+
+from tests.report.test_report import beet
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 COOKBOOK = REPO_ROOT / "docs" / "cookbook.md"
