@@ -300,8 +300,8 @@ def listing_of(output: str) -> dict[str, list[int]]:
 
 def small_libraries(tracks: dict, sizes: list[int], draws: int = 50) -> list[str]:
     """Families of small random libraries, made as ``beet
-    musicnn-families`` makes them (below :data:`families.MIN_TRACKS`, as if
-    it made them anyway: one family per three tracks at most): how many
+    musicnn-families`` makes them (below :data:`families.MIN_TRACKS` too,
+    as if it made them anyway): how many
     families survive their names, and the adjusted Rand index of the tracks'
     families (those in none as one group) with the source genres, beside
     the same labels dealt at random."""
@@ -313,6 +313,9 @@ def small_libraries(tracks: dict, sizes: list[int], draws: int = 50) -> list[str
     rng = np.random.default_rng(0)
     n = len(tracks["ids"])
     labels = tracks["labels"]
+    # As if there were no minimum: what the families of a small library
+    # would be is what the minimum is chosen from.
+    minimum, families.MIN_TRACKS = families.MIN_TRACKS, 1
     lines = [
         "| tracks | families (mean) | no family (share of draws) "
         "| ARI (mean ± s.e.) | ARI, dealt at random |",
@@ -324,8 +327,7 @@ def small_libraries(tracks: dict, sizes: list[int], draws: int = 50) -> list[str
             rows = np.sort(rng.permutation(n)[:size])
             raw = tracks["embeddings"][rows]
             vectors = normalize(raw, mean=raw.mean(axis=0))
-            k = None if size >= families.MIN_TRACKS else max(1, size // 6)
-            partition = families.cluster(vectors, tracks["ids"][rows], k)
+            partition = families.cluster(vectors, tracks["ids"][rows])
             pick = rows.tolist()
             partition, found = families.families(
                 partition,
@@ -347,6 +349,7 @@ def small_libraries(tracks: dict, sizes: list[int], draws: int = 50) -> list[str
             f"| {size} | {np.mean(made):.1f} | {none / draws:.2f} | "
             f"{np.mean(scores):.2f} ± {error:.2f} | {np.mean(dealt):.2f} |"
         )
+    families.MIN_TRACKS = minimum
     return lines
 
 
