@@ -1,12 +1,19 @@
-"""Screenshots of a report at desktop and phone widths, for the docs.
+"""Screenshots of a report at desktop and phone widths, for the docs,
+taken both ways a report is looked at headless.
 
-Opens the report in headless Chromium (tests/browser.py), selects a point
-(so that the nearest-tracks panel shows) and saves a PNG at 1400x1000 and at
-390x844, the screen of a phone: there the map, then the selected track's
-panel and the charts, as one scrolls down.
+- Selenium (tests/browser.py): opens the report, selects a point (so that
+  the nearest-tracks panel shows) and saves a PNG at 1400x1000 and at
+  390x844, the screen of a phone: there the map, then the selected track's
+  panel and the charts, as one scrolls down.
+- Plain Chromium, ``chromium --headless=new --no-sandbox --screenshot=...
+  --window-size=W,H file://...``: the page as it loads, nothing selected.
+  Chromium lays the page out in a window of at least 500 px and shrinks the
+  viewport to 390 px just before the picture, so at phone width this shows
+  whether the page follows a viewport that changes at once.
 
     python tools/make_report_screenshots.py REPORT.html OUT_PREFIX [--select ID]
-        -> OUT_PREFIX-desktop.png, OUT_PREFIX-phone{,-panel,-charts}.png
+        -> OUT_PREFIX-desktop.png, OUT_PREFIX-phone{,-panel,-charts}.png,
+           OUT_PREFIX-plain-{desktop,phone}.png
 
 With ``--path-to ID``, a sonic path from the selected track to item ID is
 drawn too, and shot: OUT_PREFIX-path-desktop.png (map and panel),
@@ -17,14 +24,18 @@ OUT_PREFIX-path-phone.png (the map) and OUT_PREFIX-path-phone-panel.png
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "tests"))
 
-from browser import open_browser  # noqa: E402
+from browser import FLAGS, find_browser, open_browser  # noqa: E402
+
+SIZES = (("desktop", 1400, 1000), ("phone", 390, 844))
 
 
 def wait_ready(driver) -> None:
@@ -62,6 +73,26 @@ def shot(driver, path: str) -> None:
     print(path)
 
 
+def plain_shot(report: Path, path: str, width: int, height: int) -> None:
+    """``chromium --headless=new --screenshot`` of the page as it loads."""
+    browser, _ = find_browser()
+    with tempfile.TemporaryDirectory(prefix="musicnn-chromium-") as profile:
+        subprocess.run(
+            [
+                browser,
+                *FLAGS,
+                f"--user-data-dir={profile}",
+                f"--screenshot={path}",
+                f"--window-size={width},{height}",
+                report.resolve().as_uri(),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+    print(path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("report", type=Path)
@@ -70,7 +101,9 @@ def main() -> None:
     parser.add_argument("--search", help="text to type in the search box")
     parser.add_argument("--path-to", type=int, help="item id to draw a path to")
     args = parser.parse_args()
-    for name, width, height in (("desktop", 1400, 1000), ("phone", 390, 844)):
+    for name, width, height in SIZES:
+        plain_shot(args.report, f"{args.prefix}-plain-{name}.png", width, height)
+    for name, width, height in SIZES:
         with open_browser(width, height) as driver:
             driver.get(args.report.resolve().as_uri())
             wait_ready(driver)

@@ -99,6 +99,19 @@ class TestFamiliesCommand(FamilyHelper):
             h: sorted(v) for h, v in self.parse(first).items()
         }
 
+    def test_a_library_too_small_for_families_is_told_so(self, family_segments):
+        # The demo's library: one track of each of the four bundled clips.
+        self.add_segments(family_segments[::SEGMENTS])
+        output = self.families()
+        assert "==" not in output
+        assert (
+            "musicnn: no families: 4 analysed tracks are too few for families "
+            f"(they need at least {families.MIN_TRACKS})"
+        ) in output
+        # Asked for, one family is made, and named only by what all share.
+        found = self.parse(self.families("-k", "1"))
+        assert len(found) <= 1
+
     def test_k_sets_the_number_of_families(self, family_segments):
         self.add_segments(family_segments)
         assert len(self.parse(self.families("-k", "2"))) == 2
@@ -129,9 +142,7 @@ class TestFamiliesCommand(FamilyHelper):
         assert len([p for p in folder.glob("*.m3u") if p.name != "mine.m3u"]) == 2
         assert (folder / "mine.m3u").read_text() == "kept\n"
 
-    def test_items_not_analysed_are_counted_not_dropped_silently(
-        self, family_segments
-    ):
+    def test_items_not_analysed_are_counted_not_dropped_silently(self, family_segments):
         self.add_segments(family_segments[:-2])
         self.add_segments(family_segments[-2:], analyse=False)
         output = self.families()
@@ -186,9 +197,7 @@ class TestFamiliesErrors(FamilyHelper):
         with pytest.raises(ui.UserError, match="bad query"):
             self.families("musicnn_msd_happy:x..y")
 
-    def test_without_the_extra_the_message_names_it(
-        self, family_segments, monkeypatch
-    ):
+    def test_without_the_extra_the_message_names_it(self, family_segments, monkeypatch):
         self.add_segments(family_segments[:4])
         # As if scikit-learn were not installed: the import system finds
         # nothing for a module set to None in sys.modules.
@@ -223,15 +232,97 @@ def test_a_name_is_energy_then_mood_then_genre():
 
 
 def test_empty_labels_are_unknown_not_a_word():
-    assert _name(["Folk", "Folk", "", ""], moods=["", "", "", ""]) == ["Folk"]
-    # no genre at all: the commonest tag stands in
-    assert _name(["", "", ""], tags=[["piano"], ["piano", "slow"], []]) == ["Piano"]
-    assert _name(["", ""]) == ["Mixed"]
+    # an empty genre is "unsure": it counts against the genre, not for another
+    assert _name(["Folk", "Folk", "Folk", ""]) == ["Folk"]
+    assert _name(["Folk", "Folk", "", ""]) == ["Mixed Genres"]
+    # no genre at all: a tag most tracks hold stands in
+    assert _name(["", "", ""], tags=[["piano"], ["piano", "slow"], ["piano"]]) == [
+        "Piano"
+    ]
+    assert _name(["", "", ""], tags=[["piano"], ["piano", "slow"], []]) == [
+        "Mixed Genres"
+    ]
+    assert _name(["", ""]) == ["Mixed Genres"]
 
 
-def test_a_mood_shared_by_few_tracks_stays_out():
-    assert _name(["rock"] * 4, moods=["sad", "", "", ""]) == ["Rock"]
-    assert _name(["rock"] * 4, moods=["mellow", "mellow", "", ""]) == ["Mellow Rock"]
+def test_every_word_of_a_name_is_carried_by_most_tracks():
+    # 0.7 of the tracks at least: 3 of 4 carry "mellow", 2 of 4 do not
+    assert _name(["Rock"] * 4, moods=["sad", "", "", ""]) == ["Rock"]
+    assert _name(["Rock"] * 4, moods=["mellow"] * 3 + [""]) == ["Mellow Rock"]
+    assert _name(["Rock"] * 4, moods=["mellow"] * 2 + ["", ""]) == ["Rock"]
+    assert _name(["Rock"] * 4, energies=[["loud"]] * 2 + [[]] * 2) == ["Rock"]
+    # a parent genre is carried by its children: heavy metal is rock
+    assert _name(["Heavy Metal"] * 2 + ["Rock"] * 2) == ["Rock"]
+    assert _name(["Heavy Metal"] * 4) == ["Heavy Metal"]
+    assert _name(["Techno"] * 2 + ["Classical"] * 2, energies=[["quiet"]] * 4) == [
+        "Quiet (mixed genres)"
+    ]
+
+
+def _settled(genres, moods=None, energies=None):
+    """The families of one cluster of all the rows."""
+    n = len(genres)
+    partition = families.Partition(
+        np.zeros(n, dtype=np.int64), np.ones(n, dtype=np.float32), 1, {}
+    )
+    return families.families(
+        partition,
+        np.arange(1, n + 1),
+        genres,
+        moods or [""] * n,
+        energies or [[]] * n,
+        [[]] * n,
+    )
+
+
+def test_a_track_that_contradicts_the_name_leaves_the_family():
+    # The issue's "Loud Fast Heavy Metal" that held a quiet slow ambient track.
+    partition, found = _settled(
+        ["Heavy Metal"] * 8 + ["Ambient"],
+        energies=[["loud", "fast"]] * 8 + [["quiet", "slow"]],
+    )
+    assert [f.name for f in found] == ["Loud Fast Heavy Metal"]
+    assert 9 not in found[0].item_ids and len(found[0].item_ids) == 8
+    assert partition.labels.tolist() == [0] * 8 + [-1]
+    assert partition.misfits == 1
+    # Unsure labels contradict nothing: an empty energy stays in "Loud".
+    partition, found = _settled(["Rock"] * 4, energies=[["loud"]] * 3 + [[]])
+    assert [f.name for f in found] == ["Loud Rock"] and partition.misfits == 0
+    # Another mood contradicts the name's mood.
+    partition, found = _settled(["Rock"] * 8, moods=["sad"] * 7 + ["happy"])
+    assert found[0].name == "Sad Rock" and partition.misfits == 1
+
+
+def test_a_family_left_too_small_dissolves():
+    # Techno and rock leave "Classical"; then "Quiet" is shared by enough.
+    partition, found = _settled(
+        ["Techno", "Rock"] + ["Classical"] * 5,
+        energies=[["loud"], ["loud"], []] + [["quiet"]] * 4,
+    )
+    assert [f.name for f in found] == ["Quiet Classical"]
+    assert partition.misfits == 2 and partition.labels.tolist()[:2] == [-1, -1]
+    # No word shared: a name that claims nothing, so nothing contradicts it.
+    partition, found = _settled(["Techno", "Rock", "Classical", "Pop"])
+    assert [f.name for f in found] == ["Mixed Genres"] and partition.misfits == 0
+    # Three techno tracks and a classical one: the classical one leaves.
+    partition, found = _settled(
+        ["Techno", "Techno", "Techno", "Classical"], energies=[["loud"]] * 4
+    )
+    assert [f.name for f in found] == ["Loud Techno"] and partition.misfits == 1
+    # "Loud Techno": the quiet techno and the rock track leave, and two
+    # tracks are too few for a family.
+    partition, found = _settled(
+        ["Techno"] * 3 + ["Rock"], energies=[["loud"], ["loud"], ["quiet"], ["loud"]]
+    )
+    assert found == [] and partition.misfits == 4 and partition.k == 0
+    assert partition.labels.tolist() == [-1] * 4
+
+
+def test_too_few_tracks_make_no_families():
+    vectors = np.eye(families.MIN_TRACKS, dtype=np.float32)[1:]
+    with pytest.raises(families.TooFewTracks, match="too few for families"):
+        families.cluster(vectors, np.arange(len(vectors)))
+    families.cluster(vectors, np.arange(len(vectors)), k=1)  # asked for: made
 
 
 def test_a_word_appears_once():

@@ -98,6 +98,9 @@ def refresh_family_playlists(plugin: Musicnn, lib: Library) -> list[str]:
             family_set = make_families(
                 lib, plugin.store(lib), model, entry.query, entry.k
             )
+            if family_set.note:  # too few tracks: the old playlists stay
+                lines.append(f"{entry.name}: not written: {family_set.note}")
+                continue
             written = write_family_playlists(lib, family_set, folder)
         except ui.UserError as exc:
             lines.append(f"{entry.name}: not written: {exc}")
@@ -177,7 +180,7 @@ def families_subcommand(plugin: Musicnn) -> ui.Subcommand:
                 ui.print_(format(item, opts.format or ""))
                 listed.append(item)
         mpd.play_or_queue(plugin.config, lib, opts, listed)
-        if opts.m3u:
+        if opts.m3u and not family_set.note:
             written = write_family_playlists(
                 lib, family_set, os.path.expanduser(opts.m3u)
             )

@@ -108,6 +108,8 @@ def compute(
 
     try:  # before the map starts: a bad -k fails at once
         families.check_size(len(selection.catalog), k)
+    except families.TooFewTracks:
+        pass  # a report without families, which says why
     except ValueError as exc:
         raise ui.UserError(f"musicnn: cannot make families: {exc}") from None
     families.import_libraries()  # not in two threads at once

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..labels import fields
+from ..sound import similarity
 
 if TYPE_CHECKING:
     from ..sound.family_sets import FamilySet
@@ -233,14 +234,19 @@ def build(
             "k": int(neighbour_rows.shape[1]),
             "rows": pack(neighbour_rows, "<i4"),
             "similarity": pack(quantise(neighbour_similarity, -1.0, 1.0), "<u1"),
+            # nearest first: the related ones are each row's first ones
+            "related": similarity.RELATED,
+            "related_count": pack(
+                (neighbour_similarity >= similarity.RELATED).sum(axis=1), "<u1"
+            ),
         },
         "families": _family_entries(family_set, positions),
+        "family_note": family_set.note,
         "outliers": family_set.outliers,
+        "misfits": family_set.misfits,
         "charts": _charts(family_set, defaults),
-        "similar_command": {
-            "count": NEIGHBOURS,
-            "where": query,
-        },
+        # -n of the command is the number of related neighbours listed
+        "similar_command": {"where": query},
         "path": {
             **path_vectors(selection.vectors),
             "count": default_path_count(),

@@ -40,6 +40,12 @@
   const K = D.neighbours.k;
   const NEAR = typed(D.neighbours.rows, Int32Array);
   const NEAR_SIM = bytes(D.neighbours.similarity);
+  // Below this similarity a neighbour is no more alike than two tracks
+  // picked at random (similarity.RELATED): left out of the list, counted.
+  // RELATED_COUNT: how many of each point's neighbours reach it (counted
+  // on the exact similarities, not the bytes the page gets).
+  const RELATED = D.neighbours.related;
+  const RELATED_COUNT = bytes(D.neighbours.related_count);
   const PALETTE = ["#2E91E5", "#E15F99", "#1CA71C", "#FB0D0D", "#DA16FF", "#B68100",
     "#750D86", "#EB663B", "#511CFB", "#00A08B", "#FB00D1", "#FC0080", "#B2828D",
     "#6C7C32", "#778AAE", "#862A16", "#A777F1", "#620042", "#1616A7", "#DA60CA",
@@ -86,7 +92,7 @@
   const familiesBox = document.getElementById("show-families");
   const markerSize = N > 20000 ? 3 : N > 5000 ? 4 : N > 500 ? 6 : 9;
   const narrow = () => window.matchMedia("(max-width: 900px)").matches;
-  const state = { colour: "genre", matches: [], selected: -1, baseTraces: 0, family: -1 };
+  const state = { colour: "genre", matches: [], selected: -1, near: [], baseTraces: 0, family: -1 };
 
   const modes = [["genre", "genre"], ["mood", "mood"]];
   if (CATEGORIES.energy.names.some((n) => n)) modes.push(["energy", "energy"]);
@@ -155,11 +161,8 @@
 
   function overlayTraces() {
     const matches = state.matches;
-    const near = [], chosen = [];
-    if (state.selected >= 0) {
-      chosen.push(state.selected);
-      for (let j = 0; j < K; j++) near.push(NEAR[state.selected * K + j]);
-    }
+    const near = state.near, chosen = [];
+    if (state.selected >= 0) chosen.push(state.selected);
     return [
       pointsTrace(matches, "search matches", { size: markerSize + 6, color: "rgba(0,0,0,0)", line: { color: "#d6336c", width: 2 } }, { showlegend: false }),
       pointsTrace(near, "nearest tracks", { size: markerSize + 5, color: "#ff9f1c", line: { color: "#1d2430", width: 1 } }, { showlegend: false }),
@@ -167,13 +170,98 @@
     ].concat(pathTraces());
   }
 
+  // Family names ------------------------------------------------------------
+  // Each name goes where it hides no point: the free spot nearest the middle
+  // of its family (rings of growing radius around it), with a thin line to
+  // the middle when it had to move. Free means no point's marker under the
+  // label, no other label, not the legend nor the mode bar. Placed again
+  // whenever the map's size or zoom changes.
+  const LABEL_FONT = '"Open Sans", verdana, arial, sans-serif';
+  const measure = document.createElement("canvas").getContext("2d");
+
+  function labelSize(text, size) {
+    measure.font = "bold " + size + "px " + LABEL_FONT;
+    // text, the 2-px padding and 1-px border each side, and a little slack
+    return { w: Math.ceil(measure.measureText(text).width) + 10, h: Math.ceil(size * 1.3) + 8 };
+  }
+
+  // Points per cell of a grid over the plot area, as a summed-area table.
+  function pointGrid(full, cell) {
+    const W = full._size.w, H = full._size.h;
+    const gw = Math.ceil(W / cell) + 1, gh = Math.ceil(H / cell) + 1, stride = gw + 1;
+    const sums = new Int32Array(stride * (gh + 1));
+    for (let i = 0; i < N; i++) {
+      const px = full.xaxis.l2p(X[i]), py = full.yaxis.l2p(Y[i]);
+      if (!(px >= 0 && py >= 0 && px <= W && py <= H)) continue;
+      sums[(Math.floor(py / cell) + 1) * stride + Math.floor(px / cell) + 1]++;
+    }
+    for (let y = 1; y <= gh; y++) {
+      for (let x = 1; x <= gw; x++) {
+        const k = y * stride + x;
+        sums[k] += sums[k - 1] + sums[k - stride] - sums[k - stride - 1];
+      }
+    }
+    // points whose centre is in the pixel box [x0, x1] x [y0, y1]
+    return function count(x0, y0, x1, y1) {
+      const cx0 = Math.max(0, Math.floor(x0 / cell)), cy0 = Math.max(0, Math.floor(y0 / cell));
+      const cx1 = Math.min(gw - 1, Math.floor(x1 / cell)), cy1 = Math.min(gh - 1, Math.floor(y1 / cell));
+      if (cx1 < cx0 || cy1 < cy0) return 0;
+      return sums[(cy1 + 1) * stride + cx1 + 1] - sums[cy0 * stride + cx1 + 1] -
+        sums[(cy1 + 1) * stride + cx0] + sums[cy0 * stride + cx0];
+    };
+  }
+
+  // Boxes (plot-area pixels) that labels must leave free: legend, mode bar.
+  function occupiedBoxes(full) {
+    const origin = mapDiv.getBoundingClientRect();
+    const left = origin.left + full._size.l, top = origin.top + full._size.t;
+    const out = [];
+    for (const selector of [".legend", ".modebar"]) {
+      const element = mapDiv.querySelector(selector);
+      if (!element) continue;
+      const r = element.getBoundingClientRect();
+      if (r.width && r.height) out.push({ x0: r.left - left, y0: r.top - top, x1: r.right - left, y1: r.bottom - top });
+    }
+    return out;
+  }
+
   function familyAnnotations() {
-    if (!familiesBox.checked) return [];
-    return D.families.map((f) => ({
-      x: f.x, y: f.y, text: "<b>" + esc(f.name) + "</b>", showarrow: false,
-      font: { size: narrow() ? 10 : 12, color: "#1d2430" }, bgcolor: "rgba(255,255,255,0.72)",
-      borderpad: 2, captureevents: false,
-    }));
+    const full = mapDiv._fullLayout;
+    if (!familiesBox.checked || !D.families.length || !full || !full._size) return [];
+    const W = full._size.w, H = full._size.h;
+    const fontSize = narrow() ? 10 : 12;
+    const reach = markerSize / 2 + 1; // a marker's radius, and a pixel
+    const count = pointGrid(full, 2);
+    const taken = occupiedBoxes(full);
+    const overlaps = (a) => taken.some((b) => a.x0 < b.x1 + 2 && b.x0 < a.x1 + 2 && a.y0 < b.y1 + 2 && b.y0 < a.y1 + 2);
+    const largest = Math.hypot(W, H);
+    return D.families.map((f, j) => {
+      const cx = full.xaxis.l2p(f.x), cy = full.yaxis.l2p(f.y);
+      const size = labelSize(f.name, fontSize);
+      let best = null;
+      for (let radius = 0; radius <= largest && !(best && best.hidden === 0); radius += 6) {
+        const steps = radius === 0 ? 1 : Math.max(8, Math.round((2 * Math.PI * radius) / 10));
+        for (let s = 0; s < steps; s++) {
+          const angle = (s / steps) * 2 * Math.PI;
+          const x = cx + radius * Math.cos(angle), y = cy + radius * Math.sin(angle);
+          const box = { x0: x - size.w / 2, y0: y - size.h / 2, x1: x + size.w / 2, y1: y + size.h / 2 };
+          if (box.x0 < 0 || box.y0 < 0 || box.x1 > W || box.y1 > H || overlaps(box)) continue;
+          const hidden = count(box.x0 - reach, box.y0 - reach, box.x1 + reach, box.y1 + reach);
+          if (!best || hidden < best.hidden) best = { hidden: hidden, x: x, y: y, box: box };
+        }
+      }
+      const at = best || { x: cx, y: cy, box: null };
+      if (at.box) taken.push(at.box);
+      const moved = Math.hypot(at.x - cx, at.y - cy) > 0.5;
+      return {
+        x: f.x, y: f.y, text: "<b>" + esc(f.name) + "</b>",
+        showarrow: moved, ax: at.x - cx, ay: at.y - cy, axref: "pixel", ayref: "pixel",
+        arrowhead: 0, arrowwidth: 1, arrowcolor: "rgba(29,36,48,0.6)", standoff: 0,
+        font: { size: fontSize, color: "#1d2430", family: LABEL_FONT },
+        bgcolor: "rgba(255,255,255,0.92)", bordercolor: PALETTE[j] || GREY, borderwidth: 1,
+        borderpad: 2, captureevents: false,
+      };
+    });
   }
 
   function layout() {
@@ -193,7 +281,8 @@
     };
   }
 
-  const mapConfig = { responsive: true, displaylogo: false, scrollZoom: true,
+  // Not plotly's `responsive`: see fitToBox below.
+  const mapConfig = { responsive: false, displaylogo: false, scrollZoom: true,
     modeBarButtonsToRemove: ["select2d", "lasso2d", "toImage"] };
 
   function baseTraces() {
@@ -211,6 +300,13 @@
   function dimBase(traces) {
     const dim = state.matches.length > 0 || state.family >= 0;
     for (const t of traces) t.marker.opacity = dim ? 0.18 : t.marker.color === GREY ? 0.7 : 0.85;
+  }
+
+  // The family names placed for the map as drawn now (its size and zoom).
+  let labelling = false;
+  function relabel() {
+    labelling = true;
+    return Plotly.relayout(mapDiv, { annotations: familyAnnotations() }).finally(() => { labelling = false; });
   }
 
   function redrawOverlays() {
@@ -245,8 +341,8 @@
     document.querySelectorAll("#families li").forEach((li, j) => li.classList.toggle("on", j === state.family));
   }
 
-  function similarCommand(row) {
-    let command = "beet musicnn-similar -n " + D.similar_command.count + " id:" + IDS[row];
+  function similarCommand(row, count) {
+    let command = "beet musicnn-similar -n " + count + " id:" + IDS[row];
     if (D.similar_command.where) command += " --where " + shellQuote(D.similar_command.where);
     return command + " --m3u sounds-like-" + IDS[row] + ".m3u";
   }
@@ -264,13 +360,21 @@
       "<dt>tags</dt><dd>" + esc(tags.join(", ") || "—") + "</dd>" +
       "<dt>family</dt><dd>" + esc(label("family", row) || "none") + "</dd>" +
       "<dt>id</dt><dd>" + IDS[row] + "</dd></dl>";
-    html += "<h2>Sounds most like it</h2><ol class=\"near\" id=\"near\">";
-    for (let j = 0; j < K; j++) {
-      const other = NEAR[row * K + j];
-      const similarity = (NEAR_SIM[row * K + j] / 254) * 2 - 1;
-      html += '<li data-row="' + other + '"><span class="sim">' + similarity.toFixed(2) + "</span>" + esc(describe(other)) + "</li>";
+    // The nearest first; those below RELATED are left out, and counted.
+    const near = [];
+    for (let j = 0; j < RELATED_COUNT[row]; j++) near.push([NEAR[row * K + j], (NEAR_SIM[row * K + j] / 254) * 2 - 1]);
+    state.near = near.map((n) => n[0]);
+    html += "<h2>Sounds most like it</h2>";
+    if (near.length) {
+      html += '<ol class="near" id="near">' + near.map(([other, similarity]) =>
+        '<li data-row="' + other + '"><span class="sim">' + similarity.toFixed(2) + "</span>" + esc(describe(other)) + "</li>").join("") + "</ol>";
+    } else html += '<p class="hint" id="near-none">No other track sounds like it.</p>';
+    const left = K - near.length;
+    if (left > 0) {
+      html += '<p class="hint" id="unrelated">' + (near.length ? left + " more of the " + K + " nearest " + (left === 1 ? "is" : "are") : "The " + left + " nearest are") +
+        " left out as unrelated: below a similarity of " + RELATED.toFixed(2) + " tracks are no more alike than two picked at random.</p>";
     }
-    html += "</ol><p class=\"hint\">As a playlist:</p><pre class=\"command\" id=\"command\">" + esc(similarCommand(row)) + "</pre>";
+    if (near.length) html += "<p class=\"hint\">As a playlist:</p><pre class=\"command\" id=\"command\">" + esc(similarCommand(row, near.length)) + "</pre>";
     box.innerHTML = html;
     box.querySelectorAll("#near li").forEach((li) => li.addEventListener("click", () => select(Number(li.dataset.row))));
     renderPathSection(box, row);
@@ -493,7 +597,7 @@
   document.addEventListener("keydown", (event) => { if (event.key === "Escape" && state.picking) pickPathEnd(false); });
 
   // Charts -----------------------------------------------------------------
-  const chartConfig = { responsive: true, displaylogo: false, displayModeBar: false };
+  const chartConfig = { responsive: false, displaylogo: false, displayModeBar: false };
   function chartLayout(extra) {
     return Object.assign({ margin: { l: 110, r: 12, t: 6, b: 34 }, paper_bgcolor: "#fff", plot_bgcolor: "#fff",
       font: { size: 11 }, bargap: 0.15 }, extra || {});
@@ -503,7 +607,8 @@
     if (!shown.length) { document.getElementById(id).innerHTML = '<p class="empty">No labels.</p>'; return; }
     Plotly.newPlot(id, [{ type: "bar", orientation: "h", y: shown.map((r) => r[0]).reverse(),
       x: shown.map((r) => r[1]).reverse(), marker: { color: colour }, hovertemplate: "%{y}: %{x}<extra></extra>" }],
-      chartLayout({ yaxis: { automargin: true }, xaxis: { title: { text: "tracks" } } }), chartConfig);
+      chartLayout({ margin: { l: 110, r: 12, t: 6, b: 10 }, yaxis: { automargin: true },
+        xaxis: { automargin: true, title: { text: "tracks", standoff: 8 } } }), chartConfig);
   }
 
   function drawCharts() {
@@ -521,8 +626,11 @@
       if (!h) { document.getElementById("chart-strength").innerHTML = '<p class="empty">No strengths stored.</p>'; return; }
       Plotly.react("chart-strength", [{ type: "bar", x: centres, y: h.counts, width: 1 / h.counts.length * 0.92,
         marker: { color: "#7a5af8" }, hovertemplate: "%{x:.2f}: %{y} tracks<extra></extra>" }],
-        chartLayout({ margin: { l: 44, r: 10, t: 6, b: 40 }, xaxis: { range: [0, 1], title: { text: "calibrated strength (share of the reference below)" } },
-          yaxis: { title: { text: "tracks" } } }), chartConfig);
+        // automargin: the margins grow to hold the tick labels and titles
+        // (a fixed bottom margin left the x title touching the edge, cut off)
+        chartLayout({ margin: { l: 54, r: 10, t: 6, b: 10 },
+          xaxis: { range: [0, 1], automargin: true, title: { text: "calibrated strength (share of the reference below)", standoff: 8 } },
+          yaxis: { automargin: true, title: { text: "tracks" } } }), chartConfig);
     }
     fieldSelect.addEventListener("change", histogram);
     histogram();
@@ -541,7 +649,7 @@
     } else failures.innerHTML = '<p class="empty">No failed analyses.</p>';
 
     const list = document.getElementById("families");
-    if (!D.families.length) list.innerHTML = '<li class="empty">No families.</li>';
+    if (!D.families.length) list.innerHTML = '<li class="empty">No families' + (D.family_note ? ": " + esc(D.family_note) : "") + ".</li>";
     D.families.forEach((f, j) => {
       const li = document.createElement("li");
       li.innerHTML = '<span><span class="swatch" style="background:' + (PALETTE[j] || GREY) + '"></span>' + esc(f.name) +
@@ -553,7 +661,8 @@
     if (D.outliers) {
       const li = document.createElement("li");
       li.className = "empty";
-      li.innerHTML = "<span>in no family</span><span>" + D.outliers + "</span>";
+      li.innerHTML = "<span>in no family" + (D.misfits ? " (" + D.misfits + " contradict the name of theirs)" : "") +
+        "</span><span>" + D.outliers + "</span>";
       list.appendChild(li);
     }
   }
@@ -562,7 +671,7 @@
   document.getElementById("summary").textContent = D.library + " · " + N.toLocaleString("en") + " analysed tracks · model " + D.model +
     (D.query ? " · query " + D.query : "") + " · " + D.families.length + " families · generated " + D.generated;
   colourSelect.addEventListener("change", () => { state.colour = colourSelect.value; drawMap(); });
-  familiesBox.addEventListener("change", () => Plotly.relayout(mapDiv, { annotations: familyAnnotations() }));
+  familiesBox.addEventListener("change", relabel);
   let timer = null;
   searchBox.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(() => search(searchBox.value), 150); });
   searchBox.addEventListener("keydown", (event) => {
@@ -581,14 +690,52 @@
     },
   };
   window.musicnnReport = api;
+
+  // Sizes -------------------------------------------------------------------
+  // Every plot follows its own box at once: a ResizeObserver runs before the
+  // next paint, in the frame where the box changed. Plotly's `responsive`
+  // redraws only 100 ms after a window "resize" event, so a page whose
+  // viewport changed just before a screenshot (what `chromium --headless
+  // --screenshot --window-size=390,...` does: it lays the page out 500 px
+  // wide, Chromium's narrowest window, then shrinks the viewport to 390 px
+  // and captures), a turned phone or a scrollbar that appears showed the old
+  // drawing, its right part cut off. The map's family names are placed
+  // again for the new size.
+  const drawnSizes = new WeakMap();
+  function boxSize(element) {
+    const r = element.getBoundingClientRect();
+    return Math.round(r.width) + "x" + Math.round(r.height);
+  }
+  const sizes = new ResizeObserver((entries) => {
+    for (const entry of entries) {
+      const plot = entry.target;
+      const size = boxSize(plot);
+      if (!plot._fullLayout || drawnSizes.get(plot) === size) continue;
+      drawnSizes.set(plot, size);
+      const redrawn = Plotly.relayout(plot, { autosize: true });
+      if (plot === mapDiv) redrawn.then(relabel);
+    }
+  });
+  function fitToBox(plot) {
+    drawnSizes.set(plot, boxSize(plot));
+    sizes.observe(plot);
+  }
+
   drawMap().then(() => {
     mapDiv.on("plotly_click", (event) => {
       const point = event.points && event.points[0];
       if (point && point.customdata !== undefined) (state.picking ? pathTo : select)(Number(point.customdata));
     });
+    mapDiv.on("plotly_relayout", (event) => {
+      if (!labelling && Object.keys(event).some((key) => /^(xaxis|yaxis|autosize)/.test(key))) relabel();
+    });
+    fitToBox(mapDiv);
+    return relabel();
+  }).then(() => {
     api.ready = true;
     api.renderMs = performance.now();
     document.body.dataset.ready = "1";
     drawCharts();
+    document.querySelectorAll(".chart").forEach((chart) => { if (chart._fullLayout) fitToBox(chart); });
   });
 })();

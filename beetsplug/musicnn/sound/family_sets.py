@@ -62,10 +62,18 @@ class FamilySet:
     families: list[Family]
     partition: Partition
     selection: AnalysedSelection
+    #: Why there are no families (too few tracks), or ``""``.
+    note: str = ""
 
     @property
     def outliers(self) -> int:
-        return int((self.partition.labels < 0).sum())
+        """Tracks in no family (those of :attr:`misfits` included)."""
+        return 0 if self.note else int((self.partition.labels < 0).sum())
+
+    @property
+    def misfits(self) -> int:
+        """Tracks out of their family because they contradict its name."""
+        return self.partition.misfits
 
     def warnings(self) -> list[str]:
         """Items of the query that are in no family, and why."""
@@ -76,9 +84,18 @@ class FamilySet:
                 f"{self.selection.matched:,} items not analysed yet (left out): "
                 "run `beet musicnn`"
             )
-        if self.outliers:
+        if self.note:
+            lines.append(f"musicnn: no families: {self.note}")
+        elif self.outliers:
             tracks = "track fits" if self.outliers == 1 else "tracks fit"
-            lines.append(f"musicnn: {self.outliers:,} {tracks} no family (left out)")
+            why = (
+                f" ({self.misfits:,} contradict the name of their family)"
+                if self.misfits
+                else ""
+            )
+            lines.append(
+                f"musicnn: {self.outliers:,} {tracks} no family{why} (left out)"
+            )
         return lines
 
 
@@ -127,20 +144,31 @@ def make_families(
 def families_of(selection: AnalysedSelection, k: int | None = None) -> FamilySet:
     """The named families of an :class:`AnalysedSelection`.
 
+    Too few tracks for automatic families give none, and a
+    :attr:`FamilySet.note` that says so.
+
     Raises
     ------
     beets.ui.UserError
         With a ``k`` that does not fit the items.
     """
+    import numpy as np
+
     from . import families
     from .catalog import split_energy
 
     catalog = selection.catalog
     try:
         partition = families.cluster(selection.vectors, catalog.ids, k)
+    except families.TooFewTracks as exc:
+        n = len(catalog)
+        nobody = families.Partition(
+            np.full(n, -1, dtype=np.int64), np.zeros(n, dtype=np.float32), 0, {}
+        )
+        return FamilySet([], nobody, selection, note=str(exc))
     except ValueError as exc:
         raise ui.UserError(f"musicnn: cannot make families: {exc}") from None
-    found = families.families(
+    partition, found = families.families(
         partition,
         catalog.ids,
         catalog.genre,
