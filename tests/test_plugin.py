@@ -554,6 +554,35 @@ class TestConfiguration(MusicnnHelper):
             self.musicnn("-m", "msd,xyz")
 
 
+# Start-up ----------------------------------------------------------------------
+
+#: What no `beet` start may import for this plugin: the numeric stack, the
+#: decoders and the runtime load with a run, not with every `beet ls`.
+NUMERIC_MODULES = {"numpy", "scipy", "soundfile", "soxr", "av", "onnxruntime"}
+
+LOAD_PLUGIN = """
+import os, sys
+import beets, beets.plugins
+from beets.library import Item
+beets.config.read(user=False)
+beets.config["plugins"] = ["musicnn"]
+beets.plugins.load_plugins()
+(plugin,) = beets.plugins.find_plugins()
+plugin.commands()
+beets.plugins.types(Item)
+print(sorted(set(sys.modules) & {modules!r}))
+"""
+
+
+def test_loading_the_plugin_imports_nothing_numeric(python_output):
+    """beets imports every enabled plugin, makes its commands and reads its
+    field types on every invocation, whatever the command."""
+    modules = NUMERIC_MODULES
+    assert python_output("import sys, beetsplug.musicnn.plugin; "
+                         f"print(sorted(set(sys.modules) & {modules!r}))") == "[]"
+    assert python_output(LOAD_PLUGIN.format(modules=modules)) == "[]"
+
+
 # Import ------------------------------------------------------------------------
 
 

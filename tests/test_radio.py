@@ -118,7 +118,7 @@ class TestNotAnalysed(RadioHelper):
             self.similar(SEED)
 
     def test_no_matching_seed(self, segments):
-        with pytest.raises(ui.UserError, match="no item matches the seeds"):
+        with pytest.raises(ui.UserError, match="no item matches 'title:nothing'"):
             self.similar("title:nothing")
 
     def test_missing_seeds_and_candidates_are_reported_once(self, segments):

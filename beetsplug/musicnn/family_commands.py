@@ -23,6 +23,7 @@ from beets import ui
 from beets.dbcore.query import InQuery
 
 from . import radio
+from .matching import check_matched
 from .settings import ConfigError
 
 if TYPE_CHECKING:
@@ -106,9 +107,7 @@ def analysed_or_fail(
     from .catalog import load_analysed
 
     selection = load_analysed(lib, store, model, query)
-    if not selection.matched:
-        where = f"matches {' '.join(query)!r}" if query else "is in the library"
-        raise ui.UserError(f"musicnn: no item {where}")
+    check_matched(selection.matched, query)
     if not len(selection.catalog):
         raise ui.UserError(
             f"musicnn: none of the {selection.matched:,} items is analysed yet "

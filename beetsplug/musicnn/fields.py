@@ -50,6 +50,8 @@ declaring one field crash beets, so the prefix is the namespace):
     Why the last analysis of the item failed, if it did.
 
 Everything here is pure: no I/O, no beets library, only ``beets.dbcore.types``.
+The plugin imports this module on every ``beet`` start, so NumPy and the
+calibration are imported by the functions that compute, not here.
 """
 
 from __future__ import annotations
@@ -58,13 +60,17 @@ import difflib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import numpy as np
 from beets.dbcore import types
 
 from . import genres, moods
-from .calibration import Calibration, default_calibration, normal_cdf
 from .models import MODELS, get_model
+
+if TYPE_CHECKING:  # NumPy and the calibration load with a run, not with beets
+    import numpy as np
+
+    from .calibration import Calibration
 
 PREFIX = "musicnn_"
 GENRE_FIELD = "musicnn_genre"
@@ -503,6 +509,10 @@ def derive_fields(
         or the mood rules abstain). Version, labels, date and error fields are
         the caller's.
     """
+    import numpy as np
+
+    from .calibration import default_calibration, normal_cdf
+
     calibration = calibration or default_calibration()
     enabled = [get_model(m).key for m in settings.models]
     raw = {
@@ -560,6 +570,8 @@ def labels_revision(
     """
     import hashlib  # here: only runs need it, not every `beet` start
     import json
+
+    from .calibration import default_calibration
 
     calibration = calibration or default_calibration()
     description = {

@@ -28,10 +28,11 @@ from beets.plugins import BeetsPlugin
 
 from . import family_commands, fields, radio, recovery, report_command
 from .import_stage import ImportAnalyser
+from .matching import check_matched
 from .models import MODELS
 from .rederive import rederive, relabel
 from .runner import analyse_selection
-from .selection import all_item_ids, file_mtime, select
+from .selection import all_item_ids, file_mtime, max_item_id, select
 from .settings import DEFAULT_CONFIG, Settings
 
 if TYPE_CHECKING:
@@ -112,7 +113,7 @@ class MusicnnPlugin(BeetsPlugin):
                     f"{os.fsdecode(lib.path)}: {exc}"
                 ) from None
             if store.recovery is not None:
-                log.warning("{}", recovery.recovered(lib, store.recovery))
+                log.warning("{}", unprefixed(recovery.recovered(lib, store.recovery)))
             self._stores[key] = store
         return self._stores[key]
 
@@ -152,7 +153,7 @@ class MusicnnPlugin(BeetsPlugin):
             with self._store_errors_reported(lib):
                 yield
         except ui.UserError as error:
-            log.error("musicnn: could not {}: {}", doing, error)
+            log.error("could not {}: {}", doing, unprefixed(str(error)))
 
     def _reporting_store_errors(self, func: Callable) -> Callable:
         """``func``, a command's function, with store errors reported and
@@ -283,6 +284,7 @@ class MusicnnPlugin(BeetsPlugin):
         options = settings.run_options(write=write, library_path=lib.path)
         if opts.rederive:
             counts = rederive(lib, args, options, store)
+            check_matched(counts.updated + counts.missing, args)
             ui.print_(
                 f"musicnn: updated the fields of {counts.updated:,} items from "
                 f"stored results; {counts.missing:,} have none for "
@@ -294,6 +296,7 @@ class MusicnnPlugin(BeetsPlugin):
         selection = select(
             lib, args, options, store, force=opts.force, on_selected=show
         )
+        check_matched(len(selection) + selection.skipped, args)
         if opts.pretend:
             partial = sum(1 for mask in selection.needed if mask)
             stale = len(selection.stale_labels) + len(selection.results_current)
@@ -317,7 +320,8 @@ class MusicnnPlugin(BeetsPlugin):
             store.prune(all_item_ids(lib))
         ui.print_(summary.text())
         if summary.error:
-            log.error("error: {}", summary.error)
+            # As beets prints an error that stops a command.
+            logging.getLogger("beets").error("error: {}", summary.error)
         # New embeddings change what sounds like the seeds.
         for line in radio.refresh_playlists(self, lib):
             ui.print_(f"musicnn radio: {line}")
@@ -342,6 +346,7 @@ class MusicnnPlugin(BeetsPlugin):
             raise ui.UserError(
                 "musicnn: --calibrate fits on the whole library; it takes no query"
             )
+        check_matched(max_item_id(lib), args)
         path = calibration_path(lib.path)
         if path is None:
             raise ui.UserError(
@@ -407,7 +412,7 @@ class MusicnnPlugin(BeetsPlugin):
             with self._store_errors_logged(lib, doing):
                 yield
         except Exception as exc:
-            log.error("musicnn: could not {}: {}", doing, exc)
+            log.error("could not {}: {}", doing, unprefixed(str(exc)))
             log.debug("{}", traceback.format_exc())
 
     def _end_import(self, **_: Any) -> None:
@@ -499,3 +504,10 @@ def _exit_after_cli_exit(lib: Library, status: int) -> NoReturn:
 
 def _print_item(item: Item) -> None:
     ui.print_(format(item))
+
+
+def unprefixed(text: str) -> str:
+    """``text`` without its leading ``musicnn: ``: beets puts the plugin's
+    name before every message of the plugin's logger (``beets.musicnn``)
+    itself, and a message of our own must not say it twice."""
+    return text.removeprefix("musicnn: ")

@@ -30,6 +30,7 @@ from beets.dbcore.query import AndQuery, InQuery, InvalidQueryError, TrueQuery
 from beets.util import bytestring_path, normpath, path_as_posix
 
 from . import selection
+from .matching import check_matched
 from .settings import ConfigError
 
 if TYPE_CHECKING:
@@ -139,10 +140,7 @@ def make_radio(
 
     where = _parse(lib, request.where, "--where") if request.where else TrueQuery()
     seed_ids = _seed_ids(lib, request.seeds)
-    if not seed_ids:
-        raise ui.UserError(
-            f"musicnn: no item matches the seeds {' '.join(request.seeds)!r}"
-        )
+    check_matched(len(seed_ids), request.seeds)
     index = open_index(store, model)
     radio = Radio(seeds=len(seed_ids))
     seed_rows = index.rows_of(seed_ids)
