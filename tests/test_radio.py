@@ -236,7 +236,10 @@ class TestPlaylists(RadioHelper):
         [
             ("calm.m3u", "expected a list"),
             ([{"name": "a.m3u"}], "entry 1: missing seeds"),
-            ([{"name": "a.m3u", "seeds": "x", "size": 3}], "unknown keys size"),
+            (
+                [{"name": "a.m3u", "seeds": "x", "size": 3}],
+                "unknown option 'size' under entry 1: the options are name, seeds",
+            ),
             ([{"name": "a.m3u", "seeds": "x", "count": -1}], "count"),
         ],
     )

@@ -23,6 +23,7 @@ from beets import ui
 from beets.dbcore.query import InQuery
 
 from . import radio
+from .config_keys import unknown_entry_key
 from .matching import check_matched
 from .settings import ConfigError
 
@@ -236,11 +237,9 @@ def parse_family_playlists(value: Any) -> list[FamilyPlaylists]:
     for number, entry in enumerate(value, 1):
         if not isinstance(entry, dict):
             raise ConfigError(key, f"entry {number} is not a mapping")
-        unknown = set(entry) - set(FAMILY_PLAYLIST_KEYS)
+        unknown = unknown_entry_key(entry, FAMILY_PLAYLIST_KEYS, f"entry {number}")
         if unknown:
-            raise ConfigError(
-                key, f"entry {number}: unknown keys {', '.join(sorted(unknown))}"
-            )
+            raise ConfigError(key, unknown)
         name = str(entry.get("name") or "").strip()
         if not name or os.path.basename(name) != name or name in (".", ".."):
             raise ConfigError(

@@ -27,6 +27,7 @@ from beets import logging, ui
 from beets.plugins import BeetsPlugin
 
 from . import family_commands, fields, radio, recovery, report_command
+from .config_keys import unknown_options
 from .import_stage import ImportAnalyser
 from .matching import check_matched
 from .models import MODELS
@@ -62,6 +63,8 @@ class MusicnnPlugin(BeetsPlugin):
         #: `_before_write`).
         self._mtimes_before_write: dict[int, float] = {}
         self._removed_ids: set[int] = set()
+        #: Unknown option names are reported once per run, not per command.
+        self._options_checked = False
 
         if self.config["write_mood"].get() is True:
             self._add_mood_media_field()
@@ -92,6 +95,15 @@ class MusicnnPlugin(BeetsPlugin):
             )
         except confuse.ConfigError as exc:
             raise ui.UserError(f"musicnn: configuration error: {exc}") from None
+
+    def warn_unknown_options(self) -> None:
+        """Warn, once per run, about every key under ``musicnn:`` that no
+        code declared (a typo like ``threshhold`` would pass in silence)."""
+        if self._options_checked:
+            return
+        self._options_checked = True
+        for line in unknown_options(self.config):
+            log.warning("{}", line)
 
     def store(self, lib: Library) -> ResultStore:
         """The result store next to ``lib``'s database, opened once per thread.
@@ -160,6 +172,7 @@ class MusicnnPlugin(BeetsPlugin):
         the store closed at the end, whatever happened."""
 
         def run(lib: Library, opts: Any, args: list[str]) -> Any:
+            self.warn_unknown_options()
             try:
                 with self._store_errors_reported(lib):
                     return func(lib, opts, args)
@@ -385,6 +398,7 @@ class MusicnnPlugin(BeetsPlugin):
 
     def analyse_imported(self, session: ImportSession, task: ImportTask) -> None:
         """Import stage: analyse the task's items before files are written."""
+        self.warn_unknown_options()
         if task.skip or not self.config["auto"].get(bool):
             return
         items = [item for item in task.imported_items() if item.id is not None]

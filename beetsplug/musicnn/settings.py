@@ -16,6 +16,7 @@ import confuse
 from beets import ui
 
 from . import fields
+from .config_keys import unknown_entry_key
 from .models import DEFAULT_PATCH_BUDGET, MODELS, get_model
 from .options import RunOptions
 
@@ -367,14 +368,16 @@ def parse_similar_playlists(value: Any) -> list[dict[str, Any]]:
     for number, entry in enumerate(value, 1):
         if not isinstance(entry, dict):
             raise ConfigError(key, f"entry {number} is not a mapping")
-        unknown = set(entry) - set(RADIO_PLAYLIST_KEYS)
+        unknown = unknown_entry_key(entry, RADIO_PLAYLIST_KEYS, f"entry {number}")
+        if unknown:
+            raise ConfigError(key, unknown)
         missing = {k for k, needed in RADIO_PLAYLIST_KEYS.items() if needed} - set(
             entry
         )
-        if unknown or missing:
-            problem = "unknown keys " if unknown else "missing "
-            names = ", ".join(sorted(unknown or missing))
-            raise ConfigError(key, f"entry {number}: {problem}{names}")
+        if missing:
+            raise ConfigError(
+                key, f"entry {number}: missing {', '.join(sorted(missing))}"
+            )
         if not str(entry["name"]).strip():
             raise ConfigError(key, f"entry {number}: empty name")
         for count_key in ("count", "max_per_artist", "max_per_album"):
