@@ -517,6 +517,21 @@ class TestBadFiles(MusicnnHelper):
         listed = self.lib.items("musicnn_error::.")
         assert {i.id for i in listed} == {i.id for i in bad.values()}
 
+    def test_every_bad_file_has_a_documented_reason(self, bad_audio_files):
+        """Random bytes, text, a header cut short and a stream with no sample,
+        named as every format the decoders take: each item's error is one
+        that docs/troubleshooting.md explains, never an internal error."""
+        items = {
+            key: self.add_broken(path.name, path.read_bytes())
+            for key, path in bad_audio_files.items()
+        }
+        output = self.musicnn()
+        assert f"{len(items)} failed" in output
+        documented = documented_errors()
+        for key, item in items.items():
+            reason = self.item(item)[fields.ERROR_FIELD]
+            assert reason in documented, (key, reason)
+
     def test_a_later_success_clears_the_error(self, excerpts):
         item = self.add_broken("later.ogg", b"")
         self.musicnn()
@@ -525,6 +540,14 @@ class TestBadFiles(MusicnnHelper):
         self.musicnn()
         assert fields.ERROR_FIELD not in self.item(item)
         assert fields.VERSION_FIELD in self.item(item)
+
+
+def documented_errors() -> set[str]:
+    """The ``musicnn_error`` values docs/troubleshooting.md explains (the
+    first cell of each row of its table of them)."""
+    text = (REPO_ROOT / "docs" / "troubleshooting.md").read_text()
+    section = text.split("## Files that could not be analysed")[1].split("\n## ")[0]
+    return set(re.findall(r"^\| `([^`]+)` \|", section, flags=re.MULTILINE))
 
 
 class TestConfiguration(MusicnnHelper):
