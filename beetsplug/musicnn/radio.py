@@ -19,6 +19,7 @@ import itertools
 import os
 import tempfile
 from array import array
+from collections import ChainMap
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from beets import config as beets_config
 from beets import logging, ui
 from beets.dbcore.query import AndQuery, InQuery, InvalidQueryError, TrueQuery
 from beets.util import bytestring_path, normpath, path_as_posix
+from beets.util.functemplate import get_template
 
 from . import selection
 from .matching import check_matched
@@ -42,6 +44,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("beets.musicnn")
 
 ORDERS = ("similarity", "flow")
+#: The format field of ``beet musicnn-similar`` with each item's similarity.
+SIMILARITY_FIELD = "musicnn_similarity"
 #: Candidates fetched from beets in the first batch, per item wanted; later
 #: batches grow fourfold, so a selective ``--where`` needs few queries.
 _BATCH_PER_ITEM = 4
@@ -466,6 +470,10 @@ def similar_subcommand(plugin: Any) -> ui.Subcommand:
     def run(lib: Library, opts: Any, args: list[str]) -> None:
         if not args:
             raise ui.UserError("musicnn-similar: give a query for the seed items")
+        # How alike each item is comes first, as in the report's lists.
+        line_format = opts.format or (
+            f"${SIMILARITY_FIELD} {beets_config['format_item'].as_str()}"
+        )
         request = RadioRequest(
             seeds=args,
             count=opts.count,
@@ -478,13 +486,25 @@ def similar_subcommand(plugin: Any) -> ui.Subcommand:
         radio = make_radio(lib, plugin.store(lib), radio_model(plugin.config), request)
         for line in radio.warnings():
             ui.print_(line)
-        for item in radio.items:
-            ui.print_(format(item, opts.format or ""))
+        for item, similarity in zip(radio.items, radio.similarities, strict=True):
+            ui.print_(format_with_similarity(item, line_format, similarity))
         if opts.m3u:
             write_m3u(lib, radio.items, opts.m3u, fmt)
 
     command.func = run
     return command
+
+
+def format_with_similarity(item: Item, line_format: str, similarity: float) -> str:
+    """``item`` in ``line_format``, where ``$musicnn_similarity`` is its
+    cosine similarity to the seeds with two decimals (``0.93``).
+
+    The value belongs to this list, not to the item: it is never stored,
+    only offered to the template beside the item's own fields.
+    """
+    values = ChainMap({SIMILARITY_FIELD: f"{similarity:.2f}"}, item.formatted())
+    # As Item.evaluate_template, with one more value.
+    return get_template(line_format).substitute(values, item._template_funcs())
 
 
 def radio_subcommand(plugin: Any) -> ui.Subcommand:
