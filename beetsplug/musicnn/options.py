@@ -35,7 +35,7 @@ class RunOptions:
     patch_shares: tuple[tuple[str, float], ...] = ()
     #: The ``calibration.Calibration`` in force; ``None``: the shipped one.
     calibration: Any = None
-    #: Where it comes from: ``shipped`` or ``library``.
+    #: Where it comes from: ``shipped`` or ``library`` (``auto`` resolved).
     calibration_source: str = "shipped"
 
     @property

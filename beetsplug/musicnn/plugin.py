@@ -221,8 +221,9 @@ class MusicnnPlugin(BeetsPlugin):
             action="store_true",
             default=False,
             help="fit the calibration of strengths to this library's stored "
-            "results (no audio decoded), save it beside the library and, with "
-            "`calibration: library`, re-derive every item's fields",
+            "results (no audio decoded), save it beside the library and "
+            "re-derive every item's fields against it (unless `calibration: "
+            "shipped`)",
         )
         parser.add_option(
             "--fast",
@@ -379,12 +380,13 @@ class MusicnnPlugin(BeetsPlugin):
             raise ui.UserError(f"musicnn: cannot save {path}: {exc}") from None
         tracks = fitted.provenance["sources"][0]["tracks"]
         ui.print_(f"musicnn: calibrated on {tracks:,} analysed items; saved {path}.")
-        if settings.calibration != "library":
+        if settings.calibration == "shipped":
             ui.print_(
-                "musicnn: strengths still use the shipped calibration; set "
-                "`calibration: library` in the musicnn configuration to use "
-                "this one (the next `beet musicnn` then re-derives every item's "
-                "fields from stored results, no audio decoded)."
+                "musicnn: strengths still use the shipped calibration, as "
+                "`calibration: shipped` says; set `calibration: auto` (the "
+                "default) to use this one (the next `beet musicnn` then "
+                "re-derives every item's fields from stored results, no audio "
+                "decoded)."
             )
             return
         options = settings.run_options(write=write, library_path=lib.path)

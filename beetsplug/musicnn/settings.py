@@ -24,7 +24,7 @@ BACKENDS = ("onnx", "essentia")
 #: Where the analysis runs: this machine's process pool, or a Dask cluster.
 EXECUTORS = ("local", "dask")
 #: Where calibrated strengths come from (``library_calibration.SOURCES``).
-CALIBRATIONS = ("shipped", "library")
+CALIBRATIONS = ("auto", "shipped", "library")
 
 DEFAULT_CONFIG: dict[str, Any] = {
     # Analyse imported items during `beet import`.
@@ -45,9 +45,10 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "fast": False,
     "fast_patches": DEFAULT_PATCH_BUDGET,
     "threshold": fields.DEFAULT_THRESHOLD,
-    # Strengths against the shipped reference corpus, or against this
-    # library (`beet musicnn --calibrate` fits it).
-    "calibration": "shipped",
+    # Strengths against this library once `beet musicnn --calibrate` has
+    # fitted it, else against the shipped reference corpus (auto); or
+    # pinned to either (shipped, library).
+    "calibration": "auto",
     # Tags that get a musicnn_<model>_<tag> field: names, "all" or "default".
     "scores": ["default"],
     # Also put musicnn_genre into the genre tag (item.genres) and
@@ -118,8 +119,8 @@ class Settings:
     #: ``((model, share), ...)`` of the enabled models that hear a share of
     #: the patches (``patch_share``); the others hear them all.
     patch_shares: tuple[tuple[str, float], ...] = ()
-    #: ``shipped`` or ``library`` (``library_calibration.SOURCES``).
-    calibration: str = "shipped"
+    #: ``auto``, ``shipped`` or ``library`` (``library_calibration.SOURCES``).
+    calibration: str = "auto"
 
     @classmethod
     def from_config(
@@ -185,14 +186,14 @@ class Settings:
     def run_options(
         self, *, write: bool, library_path: str | bytes | None = None
     ) -> RunOptions:
-        """What a run needs; with ``calibration: library``, the calibration
-        fitted beside the library at ``library_path`` (a ``UserError`` if
-        there is none)."""
-        calibration = None
+        """What a run needs; with ``calibration: library`` (or ``auto`` once
+        fitted), the calibration fitted beside the library at
+        ``library_path`` (a ``UserError`` for ``library`` if there is none)."""
+        calibration, source = None, "shipped"
         if self.calibration != "shipped":
-            from .library_calibration import load_calibration
+            from .library_calibration import calibration_in_force
 
-            calibration = load_calibration(
+            calibration, source = calibration_in_force(
                 self.calibration, library_path or ":memory:", self.models
             )
         return RunOptions(
@@ -206,7 +207,7 @@ class Settings:
             patch_budget=self.patch_budget,
             patch_shares=self.patch_shares,
             calibration=calibration,
-            calibration_source=self.calibration,
+            calibration_source=source,
         )
 
     def analysis_settings(self) -> Any:
