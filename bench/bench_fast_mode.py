@@ -59,6 +59,7 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from beetsplug.musicnn import analysis, audio, features, models, sampling  # noqa: E402
 from beetsplug.musicnn.backends import load_backend  # noqa: E402
@@ -81,6 +82,18 @@ def audio_files(folders: list[Path]) -> list[Path]:
         for path in folder.rglob("*")
         if path.suffix.lower() in AUDIO_SUFFIXES
     )
+
+
+def manifest_files(manifest: Path, split: str | None) -> list[Path]:
+    """The files of a corpus manifest's rows (of ``split``, if given), in
+    its order; which tracks count is decided by the manifest, not here."""
+    import csv
+
+    from make_labels_corpus import resolve
+
+    with manifest.open() as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    return [resolve(row["path"]) for row in rows if split in (None, row["split"])]
 
 
 def faithful_patch_data(path: Path, with_scores: bool) -> dict[str, np.ndarray]:
@@ -441,7 +454,16 @@ def time_speed(tracks, budgets: list[int], repeat: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("folders", nargs="+", type=Path)
+    parser.add_argument("folders", nargs="*", type=Path)
+    parser.add_argument(
+        "--manifest",
+        type=Path,
+        help="take the tracks of this corpus manifest (bench/labels_corpus.tsv)"
+        " instead of folders",
+    )
+    parser.add_argument(
+        "--split", help="only the manifest's tracks of this split (dev, test)"
+    )
     parser.add_argument("--budgets", default="4,8,12,16,20,24,32,40,48")
     parser.add_argument("--edges", default="0,1,2,4,6")
     parser.add_argument(
@@ -460,10 +482,13 @@ def main() -> None:
     budgets = [int(b) for b in args.budgets.split(",")]
     edges = [int(e) for e in args.edges.split(",")]
 
+    candidates = (
+        manifest_files(args.manifest, args.split)
+        if args.manifest
+        else audio_files(args.folders)
+    )
     files = [
-        path
-        for path in audio_files(args.folders)
-        if audio.probe(path).duration >= args.min_seconds
+        path for path in candidates if audio.probe(path).duration >= args.min_seconds
     ]
     tracks = load_or_compute(files, args.cache)
     # Every rule and budget on the same tracks: those longer than any budget.
