@@ -338,6 +338,77 @@ def print_needed(tracks, budgets, scales=(1.0, 0.7, 0.5, 0.35, 0.25)) -> None:
         print(f"| {budget} | " + " | ".join(cells) + " |")
 
 
+# The default configuration: MSD on every patch, MTT on a share. The full
+# analysis a fast one estimates is then MTT's mean over its own share of
+# the patches, and fast mode must choose MTT's windows to estimate that.
+
+
+def full_rows(n: int, share: float) -> np.ndarray:
+    """The patches a model with ``share`` hears in a full analysis."""
+    return np.arange(n) if share >= 1 else sampling.share_patches(n, share)
+
+
+def rows_in_the_budget(n: int, budget: int, share: float, windows: int) -> np.ndarray:
+    """The rule shipped until 2026-12: a share of fast mode's own windows
+    (``windows`` is ignored: it is ``ceil(budget * share)``)."""
+    chosen = sampling.choose_patches(n, budget)
+    return chosen if share >= 1 else chosen[sampling.share_patches(len(chosen), share)]
+
+
+def rows_of_its_own(n: int, budget: int, share: float, windows: int) -> np.ndarray:
+    """``windows`` of the model's own full-analysis patches, spread evenly
+    (a model hearing every patch takes ``budget`` of them)."""
+    grid = full_rows(n, share)
+    count = budget if share >= 1 else windows
+    return grid[sampling.choose_patches(len(grid), count)]
+
+
+SHARE_RULES = {"in the budget": rows_in_the_budget, "its own": rows_of_its_own}
+
+
+def share_agreement(
+    tracks, shares: dict[str, float], budget: int, rule, windows: int
+) -> dict[str, Agreement]:
+    """Per model, fast mode (``rule``) against the full default analysis."""
+    pairs: dict[str, list] = {model: [] for model in MODELS}
+    for track in tracks:
+        n = len(track["mel"])
+        for model in MODELS:
+            share = shares.get(model, 1.0)
+            fast = track[model][rule(n, budget, share, windows)].mean(axis=0)
+            full = track[model][full_rows(n, share)].mean(axis=0)
+            pairs[model].append((fast, full))
+    return {model: agreement(p) for model, p in pairs.items()}
+
+
+def print_share_table(tracks, shares, budget: int, windows: list[int], label: str):
+    """Fast mode at ``budget`` against the default's full analysis, for the
+    shipped rule and for each count of windows of the shared models' own."""
+    shared = ", ".join(f"{m} {s:g}" for m, s in shares.items())
+    long = [t for t in tracks if len(t["mel"]) > budget]
+    print(
+        f"\n{label}: fast mode at {budget} against the full analysis with "
+        f"patch shares ({shared}), {len(long)} tracks longer than {budget} patches"
+    )
+    print("| rule | windows of the shared model | top-3 MSD | top-3 MTT | max diff |"
+          " inferences, 80-patch track |")
+    print("|---|---:|---:|---:|---:|---:|")
+    rows = [("in the budget", max(1, -(-budget * min(shares.values()) // 1)))]
+    rows += [("its own", w) for w in windows]
+    for name, count in rows:
+        got = share_agreement(long, shares, budget, SHARE_RULES[name], int(count))
+        worst = max(a.max_diff for a in got.values())
+        cost = sum(
+            len(SHARE_RULES[name](80, budget, shares.get(m, 1.0), int(count)))
+            for m in MODELS
+        )
+        print(
+            f"| {name} | {int(count)} | {got['msd'].same_top:.2f} "
+            f"| {got['mtt'].same_top:.2f} | {worst:.3f} | {cost} |"
+        )
+    return long
+
+
 def measured(tracks, budget: int) -> tuple[dict[str, Agreement], float]:
     """Agreement of the real fast mode (decoding only the sampled audio), and
     its largest difference from the simulation."""

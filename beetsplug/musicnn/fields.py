@@ -65,7 +65,7 @@ from typing import TYPE_CHECKING
 from beets.dbcore import types
 
 from . import genres, moods
-from .models import MODELS, get_model
+from .models import MODELS, fast_windows, get_model
 
 if TYPE_CHECKING:  # NumPy and the calibration load with a run, not with beets
     import numpy as np
@@ -126,11 +126,13 @@ def analysis_version(
     patch overlap (overlapping patches change the song-level means) and, in
     fast mode only, the patch budget (``"1:msd:overlap=0:patches=16"``: a
     sampled analysis is an estimate, so a later full analysis must replace
-    it). A share of 1 is left out, so the versions of configurations without
-    shares are those of earlier releases, and their libraries are not
-    analysed again. The backend is left out: ONNX Runtime and Essentia agree
-    to about 2e-6, far below the 4 decimals stored, so switching backends
-    must not re-analyse a library.
+    it), with the windows of each model that has a share
+    (``"1:msd+mtt/0.34:overlap=0:patches=48,mtt=17"``,
+    ``models.fast_windows``). A share of 1 is left out, so the versions of
+    configurations without shares are those of earlier releases, and their
+    libraries are not analysed again. The backend is left out: ONNX Runtime
+    and Essentia agree to about 2e-6, far below the 4 decimals stored, so
+    switching backends must not re-analyse a library.
     """
     keys = {get_model(m).key for m in models}
     ordered = [key for key in MODELS if key in keys]
@@ -150,6 +152,11 @@ def analysis_version(
         if patch_budget < 1:
             raise ValueError(f"patch_budget must be >= 1, not {patch_budget}")
         version += f":patches={int(patch_budget)}"
+        # A model with a share hears windows of its own patches (fast mode
+        # before took them from the budget's: other numbers, another name).
+        for key in ordered:
+            if shares.get(key, 1.0) < 1.0:
+                version += f",{key}={fast_windows(patch_budget, shares[key])}"
     return version
 
 
