@@ -92,7 +92,7 @@ def test_analysis_version():
     shared = analysis_version(
         ["msd", "mtt"], patch_budget=48, patch_shares={"mtt": 0.34}
     )
-    assert shared == "1:msd+mtt/0.34:overlap=0:patches=48,mtt=17"
+    assert shared == "1:msd+mtt/0.34:overlap=0:patches=48,mtt=24"
     with pytest.raises(ValueError):
         analysis_version(["msd"], patch_budget=0)
     with pytest.raises(ValueError):

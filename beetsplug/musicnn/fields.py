@@ -127,7 +127,7 @@ def analysis_version(
     fast mode only, the patch budget (``"1:msd:overlap=0:patches=16"``: a
     sampled analysis is an estimate, so a later full analysis must replace
     it), with the windows of each model that has a share
-    (``"1:msd+mtt/0.34:overlap=0:patches=48,mtt=17"``,
+    (``"1:msd+mtt/0.34:overlap=0:patches=48,mtt=24"``,
     ``models.fast_windows``). A share of 1 is left out, so the versions of
     configurations without shares are those of earlier releases, and their
     libraries are not analysed again. The backend is left out: ONNX Runtime

@@ -159,8 +159,9 @@ def model_patches(
 
     The full analysis: every patch, or its ``share`` of them
     (:func:`share_patches`). Fast mode (a ``budget``): ``fast_windows(budget,
-    share)`` of *those same patches*, spread evenly over them. A fast
-    analysis thus estimates each model's own full analysis: a model with a
+    share)`` of *those same patches*, spread evenly over them (for the
+    default's MTT, 24 of its own at a budget of 48). A fast analysis thus
+    estimates each model's own full analysis: a model with a
     share takes its windows among the patches it would hear in full, not a
     share of the other model's windows (which sit elsewhere in the track and
     kept the top-3 tags on too few tracks, docs/performance.md).
