@@ -33,7 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from beetsplug.musicnn.calibration import Calibration
+from beetsplug.musicnn.labels.calibration import Calibration
 
 SIZES = (25, 50, 75, 100, 150, 200, 300, 400, 600, 800)
 

@@ -48,7 +48,7 @@ def peak_rss_mb() -> float:
 
 
 def run_ours(files, models, backend, repeat):
-    from beetsplug.musicnn.analysis import analyze
+    from beetsplug.musicnn.engine.analysis import analyze
 
     analyze(files[0], models, backend=backend)  # load the models outside the clock
     stages = {"decode": 0.0, "features": 0.0, "inference": 0.0}
@@ -66,8 +66,8 @@ def run_ours(files, models, backend, repeat):
 
 
 def run_model_only(files, models, repeat):
-    from beetsplug.musicnn import audio, features
-    from beetsplug.musicnn.backends import load_backend
+    from beetsplug.musicnn.engine import audio, features
+    from beetsplug.musicnn.engine.backends import load_backend
 
     inputs = []
     audio_seconds = 0.0
@@ -93,7 +93,7 @@ def run_essentia_per_file(files, models, repeat):
     import essentia
     import essentia.standard as es
 
-    from beetsplug.musicnn.models import get_model
+    from beetsplug.musicnn.engine.models import get_model
 
     essentia.log.infoActive = essentia.log.warningActive = False
     taggers = [
@@ -132,7 +132,7 @@ def run_contender(name, files, models, repeat):
 
 
 def run_memory(path, models):
-    from beetsplug.musicnn.analysis import analyze
+    from beetsplug.musicnn.engine.analysis import analyze
 
     before = peak_rss_mb()
     result = analyze(path, models)

@@ -34,7 +34,7 @@ skips them).
 The default configuration lets MTT hear a share of the patches
 (``patch_share``, ``--shares``): the full analysis a fast one estimates is
 then MSD's mean over every patch and MTT's over its own share. Per split of
-the manifest (``--manifest bench/labels_corpus.tsv``: dev to choose, test
+the manifest (``--manifest corpora/labels_corpus.tsv``: dev to choose, test
 held out) it compares, on the tracks longer than ``--default-budget``
 patches, the rule shipped until 2026-12 (MTT on a share of fast mode's
 windows) with MTT on windows of its own full-analysis patches, for several
@@ -51,7 +51,7 @@ Usage::
     python bench/bench_fast_mode.py FOLDER... [--budgets 4,8,12,16,20,24,32,40,48]
         [--min-seconds 150] [--plot docs/fast_mode_agreement.png]
         [--cache scores.npz] [--speed [--speed-budgets 48,24,16]]
-    python bench/bench_fast_mode.py --manifest bench/labels_corpus.tsv \\
+    python bench/bench_fast_mode.py --manifest corpora/labels_corpus.tsv \\
         --min-seconds 150 --cache scores.npz --no-rules [--speed]
 """
 
@@ -75,11 +75,12 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# The corpora's rules: where a manifest's paths are (make_labels_corpus).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "corpora"))
 
-from beetsplug.musicnn import analysis, audio, features, models, sampling  # noqa: E402
-from beetsplug.musicnn.backends import load_backend  # noqa: E402
-from beetsplug.musicnn.settings import DEFAULT_CONFIG  # noqa: E402
+from beetsplug.musicnn.engine import analysis, audio, features, models, sampling  # noqa: E402
+from beetsplug.musicnn.engine.backends import load_backend  # noqa: E402
+from beetsplug.musicnn.library.settings import DEFAULT_CONFIG  # noqa: E402
 
 AUDIO_SUFFIXES = {".mp3", ".ogg", ".flac", ".wav", ".m4a", ".opus", ".aiff"}
 MODELS = ("msd", "mtt")
@@ -643,7 +644,7 @@ def main() -> None:
     parser.add_argument(
         "--manifest",
         type=Path,
-        help="take the tracks of this corpus manifest (bench/labels_corpus.tsv)"
+        help="take the tracks of this corpus manifest (corpora/labels_corpus.tsv)"
         " instead of folders",
     )
     parser.add_argument(

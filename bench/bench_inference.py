@@ -54,8 +54,8 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from beetsplug.musicnn import audio, features  # noqa: E402
-from beetsplug.musicnn.models import INPUT_TENSOR, SCORES_TENSOR, get_model  # noqa: E402
+from beetsplug.musicnn.engine import audio, features  # noqa: E402
+from beetsplug.musicnn.engine.models import INPUT_TENSOR, SCORES_TENSOR, get_model  # noqa: E402
 
 AUDIO_SUFFIXES = {".mp3", ".ogg", ".flac", ".wav", ".m4a", ".opus"}
 #: The accuracy guard: largest per-track score difference from fp32.

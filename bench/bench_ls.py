@@ -46,8 +46,8 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from beets.library import Item, Library  # noqa: E402
 
-from beetsplug.musicnn import fields  # noqa: E402
-from beetsplug.musicnn.calibration import default_calibration  # noqa: E402
+from beetsplug.musicnn.labels import fields  # noqa: E402
+from beetsplug.musicnn.labels.calibration import default_calibration  # noqa: E402
 
 BUDGET_RATIO = 1.5
 TRACKS_PER_ALBUM = 10

@@ -9,7 +9,7 @@ synthetic items (``bench_similar.py``'s structure), each in a fresh process.
 
 Real embeddings, in order of preference:
 
-- ``--cache DIR``: the label corpus cache (``bench/cache_labels_corpus.py``:
+- ``--cache DIR``: the label corpus cache (``corpora/cache_labels_corpus.py``:
   one ``.npz`` per track with per-patch ``msd_embeddings``): tracks (mean
   embedding, what the map shows) and patches (a fixed sample of 3,000 3-second
   windows: a larger, denser set);
@@ -43,8 +43,8 @@ PATCH_SAMPLE = 3000
 
 
 def clip_patch_embeddings() -> tuple[np.ndarray, str]:
-    from beetsplug.musicnn import audio, features
-    from beetsplug.musicnn.backends import load_backend
+    from beetsplug.musicnn.engine import audio, features
+    from beetsplug.musicnn.engine.backends import load_backend
 
     folders = [
         REPO_ROOT.parent / "shared" / "audio",
@@ -84,13 +84,13 @@ def cache_embeddings(cache: Path) -> list[tuple[np.ndarray, str]]:
 
 
 def unit(matrix: np.ndarray) -> np.ndarray:
-    from beetsplug.musicnn.similarity import normalize
+    from beetsplug.musicnn.sound.similarity import normalize
 
     return normalize(matrix, mean=matrix.mean(axis=0))
 
 
 def project(method: str, vectors: np.ndarray) -> np.ndarray:
-    from beetsplug.musicnn import projection
+    from beetsplug.musicnn.sound import projection
 
     if method in ("pca", "umap"):
         return projection.project(vectors, method)

@@ -91,7 +91,7 @@ def peak_rss_mb() -> float:
 def add_labels(folder: Path, n_items: int) -> None:
     """The fields a run stores, and 2 % more items never analysed (a
     quarter of them failed)."""
-    from beetsplug.musicnn import fields
+    from beetsplug.musicnn.labels import fields
 
     rng = np.random.default_rng(11)
     per_artist = 50
@@ -133,8 +133,9 @@ def child(folder: Path, what: str) -> dict:
     from beets import config
     from beets.library import Library
 
-    from beetsplug.musicnn import family_commands, report_command
-    from beetsplug.musicnn.store import ResultStore
+    from beetsplug.musicnn.commands import report as report_command
+    from beetsplug.musicnn.library.store import ResultStore
+    from beetsplug.musicnn.sound import family_sets as family_commands
 
     config.read(user=False, defaults=True)
     lib = Library(str(folder / "library.db"), str(folder / "music"))

@@ -40,15 +40,15 @@ import psutil
 from beets.library import Library
 from bench_ls import build_library
 
-from beetsplug.musicnn import fields
-from beetsplug.musicnn.analysis import Analysis, ModelResult
-from beetsplug.musicnn.jobs import Job, Outcome
-from beetsplug.musicnn.models import EMBEDDING_SIZE, get_model
-from beetsplug.musicnn.options import RunOptions
-from beetsplug.musicnn.saving import ResultSaver
-from beetsplug.musicnn.selection import Selection
-from beetsplug.musicnn.selection import select as select_items
-from beetsplug.musicnn.store import ResultStore
+from beetsplug.musicnn.engine.analysis import Analysis, ModelResult
+from beetsplug.musicnn.engine.models import EMBEDDING_SIZE, get_model
+from beetsplug.musicnn.executors.jobs import Job, Outcome
+from beetsplug.musicnn.labels import fields
+from beetsplug.musicnn.library.options import RunOptions
+from beetsplug.musicnn.library.saving import ResultSaver
+from beetsplug.musicnn.library.selection import Selection
+from beetsplug.musicnn.library.selection import select as select_items
+from beetsplug.musicnn.library.store import ResultStore
 
 MODELS = ("msd",)
 #: Items built through beets; the rest are copies of their rows (fast).

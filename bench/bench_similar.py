@@ -67,7 +67,7 @@ def build(folder: Path, n_items: int) -> None:
     """The library and its result store, both filled with raw SQL."""
     from beets.library import Library
 
-    from beetsplug.musicnn.store import ResultStore
+    from beetsplug.musicnn.library.store import ResultStore
 
     music = folder / "music"
     with contextlib.redirect_stdout(io.StringIO()):  # migration "backup" chatter
@@ -121,8 +121,8 @@ def child(folder: Path, what: str, runs: int) -> dict:
     """One measurement, in this (fresh) process."""
     from beets.library import Library
 
-    from beetsplug.musicnn import radio, similarity
-    from beetsplug.musicnn.store import ResultStore
+    from beetsplug.musicnn.library.store import ResultStore
+    from beetsplug.musicnn.sound import radio, similarity
 
     lib = Library(str(folder / "library.db"), str(folder / "music"))
     store = ResultStore(folder / "library.musicnn.sqlite")

@@ -32,9 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from beetsplug.musicnn.fields import analysis_version
-from beetsplug.musicnn.models import EMBEDDING_SIZE, get_model
-from beetsplug.musicnn.store import ResultStore, StoredResult
+from beetsplug.musicnn.engine.models import EMBEDDING_SIZE, get_model
+from beetsplug.musicnn.labels.fields import analysis_version
+from beetsplug.musicnn.library.store import ResultStore, StoredResult
 
 #: Rows written per transaction while building.
 CHUNK = 50_000

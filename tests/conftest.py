@@ -108,7 +108,7 @@ def python_output() -> Callable[[str], str]:
 
 def _song_scores(folder: Path) -> dict[str, dict]:
     """File name -> {model: song-level scores} of every clip in ``folder``."""
-    from beetsplug.musicnn.analysis import analyze
+    from beetsplug.musicnn.engine.analysis import analyze
 
     suffixes = {".ogg", ".mp3", ".flac", ".wav", ".opus"}
     return {

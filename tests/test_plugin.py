@@ -33,8 +33,9 @@ from beets.library import Item
 from beets.test.helper import ImportHelper, PluginMixin, TestHelper
 from beets.util import cached_classproperty
 
-from beetsplug.musicnn import fields, selection
-from beetsplug.musicnn.store import ResultStore
+from beetsplug.musicnn.labels import fields
+from beetsplug.musicnn.library import selection
+from beetsplug.musicnn.library.store import ResultStore
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: Seconds of each bundled clip used in the test libraries.

@@ -23,7 +23,7 @@ Run it in the reference environment (see ``tools/make_reference_env.sh``)::
     .venv-reference/bin/python tools/convert_models.py
 
 Tensor names, file names and the list of models come from
-``beetsplug/musicnn/models.py``, loaded by path so that this script does not
+``beetsplug/musicnn/engine/models.py``, loaded by path so that this script does not
 need the package (or beets) installed.
 """
 
@@ -49,8 +49,8 @@ from tensorflow.core.framework import graph_pb2, node_def_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-MODELS_PY = REPO_ROOT / "beetsplug" / "musicnn" / "models.py"
-DEFAULT_OUT = REPO_ROOT / "beetsplug" / "musicnn" / "weights"
+MODELS_PY = REPO_ROOT / "beetsplug" / "musicnn" / "engine" / "models.py"
+DEFAULT_OUT = REPO_ROOT / "beetsplug" / "musicnn" / "engine" / "weights"
 
 #: The bool placeholder that switches batch norm and dropout to training mode.
 IS_TRAINING_NODE = "model/Placeholder_2"
@@ -65,7 +65,7 @@ GENERATED_NAME = re.compile(r"__\d+")
 
 
 def load_models_module(path: Path = MODELS_PY) -> ModuleType:
-    """Import ``beetsplug/musicnn/models.py`` by path, without its package."""
+    """Import ``beetsplug/musicnn/engine/models.py`` by path, without its package."""
     spec = importlib.util.spec_from_file_location("_musicnn_models", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up here

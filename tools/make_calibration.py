@@ -1,6 +1,6 @@
-"""Build ``beetsplug/musicnn/calibration.json`` from a reference corpus of music.
+"""Build ``beetsplug/musicnn/labels/calibration.json`` from a reference corpus of music.
 
-The calibration (see :mod:`beetsplug.musicnn.calibration`) is, for every tag of
+The calibration (see :mod:`beetsplug.musicnn.labels.calibration`) is, for every tag of
 every model, the mean and standard deviation of ``logit(song-level score)`` over
 a corpus of real recordings. This tool analyses every audio file under the
 folders it is given, caches each track's song-level scores in a JSON-lines file
@@ -10,10 +10,11 @@ statistics and writes the JSON with the corpus' provenance.
 The shipped file is fitted on the label corpus and a per-package sample of
 the other music of free-licensed Debian packages (Debian main: GPL, CC
 BY(-SA), CC0 and BSD-like licences; unpacked under ``/work/corpus`` by
-``bench/make_labels_corpus.py``, never committed), plus the project's clips::
+``corpora/make_labels_corpus.py``, never committed), plus the project's clips::
 
-    python bench/calibration_corpus.py      # -> bench/calibration_corpus.tsv
-    nice -n 10 python tools/make_calibration.py --tracks bench/calibration_corpus.tsv \
+    python corpora/calibration_corpus.py      # -> corpora/calibration_corpus.tsv
+    nice -n 10 python tools/make_calibration.py \
+        --tracks corpora/calibration_corpus.tsv \
         --cache /work/corpus/calibration_scores.jsonl --max-seconds 90 --jobs 2 \
         --note "..." shared-audio=../shared/audio tests-data-music=tests/data/music
 
@@ -28,8 +29,8 @@ The numbers are those of the plugin's default analysis: both models, each on
 its default patch share (``patch_share``, MTT on a third of the patches);
 ``--patch-share MODEL=SHARE`` sets others. ``--tracks FILE`` adds the tracks of
 a TSV (columns ``source``, ``family``, ``path``, ``patch_cache``; written for
-the label corpus by ``bench/calibration_corpus.py``): a track with a
-``patch_cache`` (an ``.npz`` of ``bench/cache_labels_corpus.py`` holding every
+the label corpus by ``corpora/calibration_corpus.py``): a track with a
+``patch_cache`` (an ``.npz`` of ``corpora/cache_labels_corpus.py`` holding every
 patch's outputs) is taken from it at the same shares, without decoding; the
 others are analysed. The provenance then counts tracks per source and per
 family. A folder's file already listed in ``--tracks`` is counted once.
@@ -61,10 +62,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from beetsplug.musicnn import calibration, sampling
-from beetsplug.musicnn.analysis import DEFAULT_MODELS
-from beetsplug.musicnn.fields import analysis_version
-from beetsplug.musicnn.settings import DEFAULT_CONFIG
+from beetsplug.musicnn.engine import sampling
+from beetsplug.musicnn.engine.analysis import DEFAULT_MODELS
+from beetsplug.musicnn.labels import calibration
+from beetsplug.musicnn.labels.fields import analysis_version
+from beetsplug.musicnn.library.settings import DEFAULT_CONFIG
 
 AUDIO_SUFFIXES = {".ogg", ".oga", ".mp3", ".flac", ".wav", ".opus", ".m4a", ".aiff"}
 #: Tracks shorter than this are skipped: sound effects, jingles, stingers.
@@ -84,8 +86,8 @@ def find_audio(folder: Path) -> Iterator[Path]:
 def _analyse(job: tuple[str, tuple[str, ...], float, dict]) -> dict:
     """Worker: one file -> its song-level scores, or the error."""
     path, models, max_seconds, shares = job
-    from beetsplug.musicnn.analysis import analyze_signal
-    from beetsplug.musicnn.audio import load_audio
+    from beetsplug.musicnn.engine.analysis import analyze_signal
+    from beetsplug.musicnn.engine.audio import load_audio
 
     try:
         y = load_audio(path, duration=max_seconds)
@@ -178,7 +180,7 @@ def cached_record(row: dict, models: tuple[str, ...], shares: dict) -> dict:
 
 def fit_store(path: Path, models: tuple[str, ...], out: Path) -> int:
     """Calibrate against the song-level scores kept in a result store."""
-    from beetsplug.musicnn.store import ResultStore
+    from beetsplug.musicnn.library.store import ResultStore
 
     with ResultStore(path) as store:
         samples = {m: (r.scores for r in store.iter_results(m)) for m in models}

@@ -1,8 +1,8 @@
 """A beets library of the label corpus, analysed from its cache, for the
 report's screenshots and for trying the report on real music.
 
-The label corpus (``bench/labels_corpus.tsv`` on the corpus branch, audio
-under ``/work/corpus``) was analysed once by ``bench/cache_labels_corpus.py``
+The label corpus (``corpora/labels_corpus.tsv`` on the corpus branch, audio
+under ``/work/corpus``) was analysed once by ``corpora/cache_labels_corpus.py``
 with the plugin's own decoder, features and ONNX backend (every patch, both
 models). This imports its tracks into a new beets library (``beet import
 -A -s``, files left in place), puts each track's song-level results (mean
@@ -58,7 +58,7 @@ def main() -> None:
     parser.add_argument(
         "--manifest",
         type=Path,
-        default=REPO_ROOT.parent / "wt-corpus" / "bench" / "labels_corpus.tsv",
+        default=REPO_ROOT.parent / "wt-corpus" / "corpora" / "labels_corpus.tsv",
     )
     parser.add_argument("--corpus", type=Path, default=Path("/work/corpus"))
     args = parser.parse_args()
@@ -83,8 +83,8 @@ def main() -> None:
 
     from beets.library import Library
 
-    from beetsplug.musicnn import fields
-    from beetsplug.musicnn.store import ResultStore, StoredResult
+    from beetsplug.musicnn.labels import fields
+    from beetsplug.musicnn.library.store import ResultStore, StoredResult
 
     lib = Library(str(folder / "library.db"), str(folder / "music"))
     version = fields.analysis_version(["msd", "mtt"])

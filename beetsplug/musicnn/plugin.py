@@ -1,11 +1,12 @@
-"""The beets side of beets-musicnn: configuration, the ``musicnn`` command,
-the import stage and the library events.
+"""The beets side of beets-musicnn: the plugin class, its configuration and
+result stores, the import stage and the library events.
 
-Only glue lives here: the configuration is checked in ``settings``, a run
-over the library is ``runner``'s (with ``selection``, ``saving``,
-``rederive`` and ``import_stage``). This module is imported on every ``beet``
-invocation, so it and those modules import nothing heavy; the engine (ONNX
-Runtime, librosa, the worker pool, the result store) is imported inside the
+Only glue lives here: the configuration is checked in ``library.settings``,
+the commands are in ``commands`` (one module each), a run over the library
+is ``library.runner``'s (with ``selection``, ``saving``, ``rederive`` and
+``import_stage``). This module is imported on every ``beet`` invocation, so
+it and those modules import nothing heavy; the engine (ONNX Runtime,
+librosa, the worker pool, the result store) is imported inside the
 functions that run an analysis.
 """
 
@@ -19,28 +20,27 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
-import beets.plugins
 import confuse
 from beets import logging, ui
 from beets.plugins import BeetsPlugin
 
-from . import family_commands, fields, radio, recovery, report_command
-from .config_keys import unknown_options
-from .import_stage import ImportAnalyser
-from .matching import check_matched
-from .models import MODELS
-from .rederive import rederive, relabel
-from .runner import analyse_selection
-from .selection import all_item_ids, file_mtime, max_item_id, select
-from .settings import DEFAULT_CONFIG, Settings
+from .commands import analyse, similar
+from .commands import families as family_commands
+from .commands import report as report_command
+from .labels import fields
+from .library import recovery
+from .library.config_keys import unknown_options
+from .library.import_stage import ImportAnalyser
+from .library.selection import file_mtime
+from .library.settings import DEFAULT_CONFIG, Settings
 
 if TYPE_CHECKING:
     from beets.importer import ImportSession, ImportTask
     from beets.library import Item, Library
 
-    from .store import ResultStore, StoreDamagedError
+    from .library.store import ResultStore, StoreDamagedError
 
 log = logging.getLogger("beets.musicnn")
 
@@ -113,7 +113,7 @@ class MusicnnPlugin(BeetsPlugin):
         """
         key = (lib.path, threading.get_ident())
         if key not in self._stores:
-            from .store import ResultStore, StoreError
+            from .library.store import ResultStore, StoreError
 
             try:
                 store = ResultStore.for_library(lib.path, recover=True)
@@ -146,7 +146,7 @@ class MusicnnPlugin(BeetsPlugin):
     def _store_errors_reported(self, lib: Library) -> Iterator[None]:
         """Turn what can go wrong with the store or the library database
         while a command runs (damage, a full disk) into a UserError."""
-        from .store import StoreDamagedError, StoreError
+        from .library.store import StoreDamagedError, StoreError
 
         try:
             yield
@@ -181,220 +181,19 @@ class MusicnnPlugin(BeetsPlugin):
 
         return run
 
-    # The command
+    # The commands
 
     def commands(self) -> list[ui.Subcommand]:
-        command = ui.Subcommand(
-            "musicnn", help="tag items by their sound with the MusicNN networks"
-        )
-        parser = command.parser
-        parser.usage = (
-            "beet musicnn [options] [QUERY]\n"
-            "Analyse the items matching QUERY (all without one) that are not "
-            "up to date."
-        )
-        parser.add_option(
-            "-f",
-            "--force",
-            action="store_true",
-            default=False,
-            help="analyse again even the items that are up to date",
-        )
-        parser.add_option(
-            "-p",
-            "--pretend",
-            action="store_true",
-            default=False,
-            help="list the items that would be analysed, and stop",
-        )
-        parser.add_option(
-            "-r",
-            "--rederive",
-            action="store_true",
-            default=False,
-            help="recompute the fields of the matching items from stored "
-            "results, without audio (every run does it by itself for items "
-            "whose labels are out of date)",
-        )
-        parser.add_option(
-            "--calibrate",
-            action="store_true",
-            default=False,
-            help="fit the calibration of strengths to this library's stored "
-            "results (no audio decoded), save it beside the library and "
-            "re-derive every item's fields against it (unless `calibration: "
-            "shipped`)",
-        )
-        parser.add_option(
-            "--fast",
-            action="store_true",
-            default=None,
-            help="analyse `fast_patches` patches spread over each track, not "
-            "all of them (an estimate; items already fully analysed are kept)",
-        )
-        parser.add_option(
-            "-j",
-            "--workers",
-            type="int",
-            metavar="N",
-            help="worker processes (0: analyse in this process)",
-        )
-        parser.add_option(
-            "--max-time",
-            metavar="TIME",
-            help="start no new file after TIME (2h, 90m, 45s, 1h30m); "
-            "what finished is saved and the next run goes on",
-        )
-        parser.add_option(
-            "--scheduler",
-            metavar="tcp://HOST:PORT",
-            help="analyse on the workers of this Dask scheduler (executor: dask)",
-        )
-        parser.add_option(
-            "-m",
-            "--models",
-            metavar="LIST",
-            help=f"comma-separated models to run: {', '.join(MODELS)}",
-        )
-        parser.add_option(
-            "-w",
-            "--write",
-            action="store_true",
-            default=None,
-            help="write the genre/mood tags to the files (with write_genre/write_mood)",
-        )
-        parser.add_option(
-            "-W",
-            "--nowrite",
-            action="store_false",
-            dest="write",
-            help="don't write tags to the files",
-        )
-        command.func = self.musicnn_command
         commands = [
-            command,
-            radio.similar_subcommand(self),
-            radio.radio_subcommand(self),
+            analyse.analyse_subcommand(self),
+            similar.similar_subcommand(self),
+            similar.radio_subcommand(self),
             family_commands.families_subcommand(self),
             report_command.report_subcommand(self),
         ]
         for each in commands:
             each.func = self._reporting_store_errors(each.func)
         return commands
-
-    def musicnn_command(self, lib: Library, opts: Any, args: list[str]) -> None:
-        settings = self.settings(
-            models=opts.models,
-            workers=opts.workers,
-            fast=opts.fast,
-            scheduler=opts.scheduler,
-            max_time=opts.max_time,
-        )
-        write = ui.should_write(opts.write)
-        store = self.store(lib)
-        if opts.calibrate:
-            self.calibrate(lib, settings, store, args, write)
-            return
-        options = settings.run_options(write=write, library_path=lib.path)
-        if opts.rederive:
-            counts = rederive(lib, args, options, store)
-            check_matched(counts.updated + counts.missing, args)
-            ui.print_(
-                f"musicnn: updated the fields of {counts.updated:,} items from "
-                f"stored results; {counts.missing:,} have none for "
-                f"{'+'.join(settings.models)} yet (run `beet musicnn` for them)."
-            )
-            return
-
-        show = _print_item if opts.pretend else None
-        selection = select(
-            lib, args, options, store, force=opts.force, on_selected=show
-        )
-        check_matched(len(selection) + selection.skipped, args)
-        if opts.pretend:
-            partial = sum(1 for mask in selection.needed if mask)
-            stale = len(selection.stale_labels) + len(selection.results_current)
-            lacking = f" ({partial:,} only with the models they lack)" * bool(partial)
-            ui.print_(
-                f"musicnn: would analyse {len(selection):,} items{lacking}; "
-                f"{selection.skipped:,} are up to date, of which "
-                f"{stale:,} would get their labels re-derived from stored results."
-            )
-            return
-        # Labels first: it takes seconds, and an interrupted scan keeps them.
-        relabelled = relabel(lib, selection.stale_labels, options, store).updated
-        relabelled += relabel(
-            lib, selection.results_current, options, store, version=options.version
-        ).updated
-        summary = analyse_selection(lib, selection, settings, options, store)
-        summary.relabelled = relabelled
-        # A nightly run that stops at its time limit still prunes: it may
-        # never reach the end of a large library in one night.
-        if not args and not (summary.interrupted or summary.error):
-            store.prune(all_item_ids(lib))
-        ui.print_(summary.text())
-        if summary.error:
-            # As beets prints an error that stops a command.
-            logging.getLogger("beets").error("error: {}", summary.error)
-        # New embeddings change what sounds like the seeds.
-        for line in radio.refresh_playlists(self, lib):
-            ui.print_(f"musicnn radio: {line}")
-        for line in family_commands.refresh_family_playlists(self, lib):
-            ui.print_(f"musicnn families: {line}")
-        if summary.exit_status:
-            _exit_after_cli_exit(lib, summary.exit_status)
-
-    def calibrate(
-        self,
-        lib: Library,
-        settings: Settings,
-        store: ResultStore,
-        args: list[str],
-        write: bool,
-    ) -> None:
-        """``beet musicnn --calibrate``: fit on the stored results of the
-        current analysis, save beside the library, re-derive if in force."""
-        from .library_calibration import calibration_path, fit_library
-
-        if args:
-            raise ui.UserError(
-                "musicnn: --calibrate fits on the whole library; it takes no query"
-            )
-        check_matched(max_item_id(lib), args)
-        path = calibration_path(lib.path)
-        if path is None:
-            raise ui.UserError(
-                "musicnn: an in-memory library has nowhere to keep a calibration"
-            )
-        # The versions to fit on do not depend on the calibration in force.
-        shipped = replace(settings, calibration="shipped").run_options(write=write)
-        fitted = fit_library(
-            store,
-            settings.models,
-            shipped.current_versions,
-            library_name=os.fsdecode(lib.path),
-        )
-        try:
-            fitted.save(path)
-        except OSError as exc:
-            raise ui.UserError(f"musicnn: cannot save {path}: {exc}") from None
-        tracks = fitted.provenance["sources"][0]["tracks"]
-        ui.print_(f"musicnn: calibrated on {tracks:,} analysed items; saved {path}.")
-        if settings.calibration == "shipped":
-            ui.print_(
-                "musicnn: strengths still use the shipped calibration, as "
-                "`calibration: shipped` says; set `calibration: auto` (the "
-                "default) to use this one (the next `beet musicnn` then "
-                "re-derives every item's fields from stored results, no audio "
-                "decoded)."
-            )
-            return
-        options = settings.run_options(write=write, library_path=lib.path)
-        counts = rederive(lib, [], options, store)
-        ui.print_(
-            f"musicnn: re-derived the fields of {counts.updated:,} items against "
-            f"this library; {counts.missing:,} have no stored results yet."
-        )
 
     # Import
 
@@ -501,25 +300,6 @@ class MusicnnPlugin(BeetsPlugin):
                 mediafile.ASFStorageStyle("WM/Mood"),
             ),
         )
-
-
-def _exit_after_cli_exit(lib: Library, status: int) -> NoReturn:
-    """End ``beet`` with exit ``status``, as beets ends a command that
-    returns: ``cli_exit`` for every plugin (smartplaylist regenerates its
-    playlists then), the library closed, then the exit.
-
-    beets' ``ui.main`` gives every exception from a command the status 1
-    (and ^C the status 0) and skips ``cli_exit`` for it, so a status of our
-    own must come after doing its end-of-command work here. A
-    ``SystemExit`` passes through ``ui.main`` untouched.
-    """
-    beets.plugins.send("cli_exit", lib=lib)
-    lib._close()
-    raise SystemExit(status)
-
-
-def _print_item(item: Item) -> None:
-    ui.print_(format(item))
 
 
 def unprefixed(text: str) -> str:

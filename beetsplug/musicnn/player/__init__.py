@@ -1,0 +1,1 @@
+"""Playing the results (MPD); empty for now."""

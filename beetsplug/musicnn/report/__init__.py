@@ -1,0 +1,3 @@
+"""The HTML report: ``data`` (its numbers, packed) and ``page`` (the page,
+from ``template.html`` and ``report.js``).
+"""
