@@ -180,7 +180,7 @@ def test_in_fast_mode_a_shared_model_hears_windows_of_its_own_patches():
     """Fast mode estimates each model's own full analysis: MTT with a share
     takes its windows among the patches it hears in full, so that it
     estimates their mean (and not a share of MSD's windows, elsewhere)."""
-    from beetsplug.musicnn import sampling
+    from beetsplug.musicnn.engine import sampling
 
     per_patch = faithful_patch_scores(FAST_CLIP, "mtt")
     n = len(per_patch)
