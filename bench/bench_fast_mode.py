@@ -28,21 +28,37 @@ Then: how much smaller the even grid's errors would have to be to meet the
 agreement bar (``needed``); patches left out at each end of a track (intros,
 fade-outs); and, unless ``--simulate-only``, the real fast mode (decoding
 only the sampled audio) at ``--default-budget`` against its simulation.
+These compare every model on every patch (``--rules-plot``; ``--no-rules``
+skips them).
+
+The default configuration lets MTT hear a share of the patches
+(``patch_share``, ``--shares``): the full analysis a fast one estimates is
+then MSD's mean over every patch and MTT's over its own share. Per split of
+the manifest (``--manifest corpora/labels_corpus.tsv``: dev to choose, test
+held out) it compares, on the tracks longer than ``--default-budget``
+patches, the rule shipped until 2026-12 (MTT on a share of fast mode's
+windows) with MTT on windows of its own full-analysis patches, for several
+counts of them (``--share-windows``), and plots the agreement by budget
+(``--plot``); unless ``--simulate-only``, the real fast mode with the shares.
 
 ``--speed`` then times decode + features + inference per track on files of
 3.5 to 4.5 minutes, faithful against fast mode at each of ``--speed-budgets``,
-in this process pinned to one core, alternating the modes, keeping medians.
+both with the shares, in this process pinned to one core, alternating the
+modes, keeping medians.
 
 Usage::
 
     python bench/bench_fast_mode.py FOLDER... [--budgets 4,8,12,16,20,24,32,40,48]
         [--min-seconds 150] [--plot docs/fast_mode_agreement.png]
         [--cache scores.npz] [--speed [--speed-budgets 48,24,16]]
+    python bench/bench_fast_mode.py --manifest corpora/labels_corpus.tsv \\
+        --min-seconds 150 --cache scores.npz --no-rules [--speed]
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
 import sys
@@ -59,9 +75,12 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# The corpora's rules: where a manifest's paths are (make_labels_corpus).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "corpora"))
 
 from beetsplug.musicnn.engine import analysis, audio, features, models, sampling  # noqa: E402
 from beetsplug.musicnn.engine.backends import load_backend  # noqa: E402
+from beetsplug.musicnn.library.settings import DEFAULT_CONFIG  # noqa: E402
 
 AUDIO_SUFFIXES = {".mp3", ".ogg", ".flac", ".wav", ".m4a", ".opus", ".aiff"}
 MODELS = ("msd", "mtt")
@@ -81,6 +100,23 @@ def audio_files(folders: list[Path]) -> list[Path]:
         for path in folder.rglob("*")
         if path.suffix.lower() in AUDIO_SUFFIXES
     )
+
+
+def manifest_files(manifest: Path, split: str | None) -> dict[Path, str]:
+    """The files of a corpus manifest's rows (of ``split``, if given), in
+    its order, with their split; which tracks count, and on which side of
+    the split, is decided by the manifest, not here."""
+    import csv
+
+    from make_labels_corpus import resolve
+
+    with manifest.open() as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    return {
+        resolve(row["path"]): row["split"]
+        for row in rows
+        if split in (None, row["split"])
+    }
 
 
 def faithful_patch_data(path: Path, with_scores: bool) -> dict[str, np.ndarray]:
@@ -325,6 +361,163 @@ def print_needed(tracks, budgets, scales=(1.0, 0.7, 0.5, 0.35, 0.25)) -> None:
         print(f"| {budget} | " + " | ".join(cells) + " |")
 
 
+# The default configuration: MSD on every patch, MTT on a share. The full
+# analysis a fast one estimates is then MTT's mean over its own share of
+# the patches, and fast mode must choose MTT's windows to estimate that.
+
+
+def full_rows(n: int, share: float) -> np.ndarray:
+    """The patches a model with ``share`` hears in a full analysis."""
+    return sampling.model_patches(n, share)
+
+
+def rows_in_the_budget(n: int, budget: int, share: float, windows: int) -> np.ndarray:
+    """The rule shipped until 2026-12: the share of fast mode's own windows
+    (``windows`` is ignored: it is ``ceil(budget * share)``)."""
+    chosen = sampling.choose_patches(n, budget)
+    return chosen if share >= 1 else chosen[sampling.share_patches(len(chosen), share)]
+
+
+def rows_of_its_own(n: int, budget: int, share: float, windows: int) -> np.ndarray:
+    """``windows`` of the model's own full-analysis patches, spread evenly
+    (a model hearing every patch takes ``budget`` of them); with
+    ``windows = models.fast_windows(budget, share)``, the shipped rule
+    (``sampling.model_patches``)."""
+    grid = full_rows(n, share)
+    count = budget if share >= 1 else windows
+    return grid[sampling.choose_patches(len(grid), count)]
+
+
+SHARE_RULES = {"in the budget": rows_in_the_budget, "its own": rows_of_its_own}
+
+
+def share_pairs(tracks, shares, budget: int, rule, windows: int) -> dict[str, list]:
+    """Per model, (fast, full) song-level scores of each track, fast mode
+    choosing its windows by ``rule`` and the full analysis with ``shares``."""
+    pairs: dict[str, list] = {model: [] for model in MODELS}
+    for track in tracks:
+        n = len(track["mel"])
+        for model in MODELS:
+            share = shares.get(model, 1.0)
+            fast = track[model][rule(n, budget, share, windows)].mean(axis=0)
+            full = track[model][full_rows(n, share)].mean(axis=0)
+            pairs[model].append((fast, full))
+    return pairs
+
+
+def both_agree(pairs: dict[str, list]) -> float:
+    """Share of tracks whose top-3 tags agree for every model at once."""
+    hits = [
+        all(top_set(f) == top_set(g) for f, g in per_model)
+        for per_model in zip(*pairs.values(), strict=True)
+    ]
+    return float(np.mean(hits))
+
+
+def print_share_table(tracks, shares, budget: int, windows: list[int], label: str):
+    """Fast mode at ``budget`` against the default's full analysis, for the
+    rule shipped until now and for counts of windows of the shared models'
+    own patches."""
+    shared = ", ".join(f"{m} {s:g}" for m, s in shares.items())
+    long = [t for t in tracks if len(t["mel"]) > budget]
+    print(
+        f"\n{label}: fast mode at {budget} against the full analysis with "
+        f"patch shares ({shared}), {len(long)} tracks longer than {budget} patches"
+    )
+    print(
+        "| rule | MTT windows | top-3 MSD | top-3 MTT | both | max diff MSD/MTT |"
+        " inferences, 80-patch track (full: "
+        f"{sum(len(full_rows(80, shares.get(m, 1.0))) for m in MODELS)}) |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    share = shares.get("mtt", 1.0)
+    rows = [("in the budget", max(1, math.ceil(budget * share)))]
+    rows += [("its own", w) for w in windows]
+    for name, count in rows:
+        pairs = share_pairs(long, shares, budget, SHARE_RULES[name], count)
+        got = {model: agreement(p) for model, p in pairs.items()}
+        cost = sum(
+            len(SHARE_RULES[name](80, budget, shares.get(m, 1.0), count))
+            for m in MODELS
+        )
+        print(
+            f"| {name} | {count} | {got['msd'].same_top:.2f} "
+            f"| {got['mtt'].same_top:.2f} | {both_agree(pairs):.2f} "
+            f"| {got['msd'].max_diff:.3f}/{got['mtt'].max_diff:.3f} | {cost} |"
+        )
+    return long
+
+
+def plot_default(splits: dict[str, list], shares, budgets, path: Path) -> None:
+    """Top-3 agreement of fast mode with the default's full analysis, by
+    budget, for the rule shipped until now and the shipped one, per split."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(
+        1, len(splits), sharey=True, figsize=(4.4 * len(splits), 5.4), squeeze=False
+    )
+    share = shares.get("mtt", 1.0)
+    for ax, (split, tracks) in zip(axes[0], splits.items(), strict=True):
+        for name, style in (("in the budget", "--"), ("its own", "-")):
+            curves: dict[str, list[float]] = {"msd": [], "mtt": [], "both": []}
+            counts = []
+            for budget in budgets:
+                long = [t for t in tracks if len(t["mel"]) > budget]
+                counts.append(len(long))
+                pairs = share_pairs(
+                    long, shares, budget, SHARE_RULES[name],
+                    models.fast_windows(budget, share),
+                )
+                for model in MODELS:
+                    curves[model].append(agreement(pairs[model]).same_top)
+                curves["both"].append(both_agree(pairs))
+            label = (
+                "MTT on a third of MSD's windows (until 2026-12)"
+                if name == "in the budget"
+                else "MTT on half as many of its own patches"
+            )
+            ax.plot(budgets, curves["mtt"], "o" + style, color="C1",
+                    label=f"top-3 MTT ({label})")
+            ax.plot(budgets, curves["both"], "s" + style, color="C2",
+                    label=f"top-3 of both ({label})")
+        ax.plot(budgets, curves["msd"], "^-", color="C0", label="top-3 MSD")
+        ax.axhline(0.9, color="grey", linestyle=":", label="target 0.9")
+        ax.set_title(f"{split} split ({counts[-1]}-{counts[0]} tracks)")
+        ax.set_xlabel("fast_patches (MSD's windows per track)")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("share of tracks with the full analysis' top-3 tags")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize="small")
+    fig.suptitle("Fast mode against the full default analysis (MSD all, MTT 0.34)")
+    fig.tight_layout(rect=(0, 0.16, 1, 1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    print(f"\nplot saved to {path}")
+
+
+def measured_default(tracks, budget: int, shares) -> tuple[dict, float, float]:
+    """The real fast mode with ``shares`` against the full default analysis:
+    agreement per model, of both, and the largest gap to the simulation."""
+    pairs: dict[str, list] = {model: [] for model in MODELS}
+    gap = 0.0
+    for track in tracks:
+        n = len(track["mel"])
+        fast = analysis.analyze(
+            track["path"], MODELS, patch_budget=budget, patch_shares=shares
+        )
+        for model in MODELS:
+            share = shares.get(model, 1.0)
+            full = track[model][full_rows(n, share)].mean(axis=0)
+            expected = track[model][sampling.model_patches(n, share, budget)].mean(0)
+            gap = max(gap, float(np.abs(fast[model].scores - expected).max()))
+            pairs[model].append((fast[model].scores, full))
+    got = {model: agreement(p) for model, p in pairs.items()}
+    return got, both_agree(pairs), gap
+
+
 def measured(tracks, budget: int) -> tuple[dict[str, Agreement], float]:
     """Agreement of the real fast mode (decoding only the sampled audio), and
     its largest difference from the simulation."""
@@ -404,14 +597,16 @@ def plot(table, budgets, n_tracks: int, path: Path) -> None:
     print(f"\nplot saved to {path}")
 
 
-def time_speed(tracks, budgets: list[int], repeat: int) -> None:
-    """Seconds per track, faithful vs fast, on tracks of 3.5 to 4.5 minutes."""
+def time_speed(tracks, budgets: list[int], repeat: int, shares=None) -> None:
+    """Seconds per track, faithful vs fast, on tracks of 3.5 to 4.5 minutes,
+    both with the models' patch ``shares``."""
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     chosen = [t for t in tracks if 210 <= len(t["mel"]) * 187 * 256 / 16000 <= 270]
     if not chosen:
         print("\nno track of 3.5 to 4.5 minutes to time")
         return
     analysis.analyze(chosen[0]["path"], MODELS)  # load models off the clock
+    shares = shares or {}
     modes = {"faithful": None} | {f"fast {budget}": budget for budget in budgets}
     times: dict[str, list[float]] = {mode: [] for mode in modes}
     stages: dict[str, dict[str, list[float]]] = {mode: {} for mode in modes}
@@ -419,12 +614,16 @@ def time_speed(tracks, budgets: list[int], repeat: int) -> None:
         for track in chosen:
             for mode, budget in modes.items():
                 start = time.perf_counter()
-                result = analysis.analyze(track["path"], MODELS, patch_budget=budget)
+                result = analysis.analyze(
+                    track["path"], MODELS, patch_budget=budget, patch_shares=shares
+                )
                 times[mode].append(time.perf_counter() - start)
                 for stage, seconds in result.timings.items():
                     stages[mode].setdefault(stage, []).append(seconds)
+    shared = ", ".join(f"{m} on {s:g} of the patches" for m, s in shares.items())
     print(
-        f"\nSpeed on {len(chosen)} tracks of 3.5-4.5 min, both models, one core,"
+        f"\nSpeed on {len(chosen)} tracks of 3.5-4.5 min, both models"
+        f"{' (' + shared + ')' if shared else ''}, one core,"
         f" median of {repeat} runs each (seconds per track)"
     )
     print("| mode | total | decode | features | inference | vs faithful |")
@@ -441,11 +640,46 @@ def time_speed(tracks, budgets: list[int], repeat: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("folders", nargs="+", type=Path)
+    parser.add_argument("folders", nargs="*", type=Path)
+    parser.add_argument(
+        "--manifest",
+        type=Path,
+        help="take the tracks of this corpus manifest (corpora/labels_corpus.tsv)"
+        " instead of folders",
+    )
+    parser.add_argument(
+        "--split", help="only the manifest's tracks of this split (dev, test)"
+    )
     parser.add_argument("--budgets", default="4,8,12,16,20,24,32,40,48")
     parser.add_argument("--edges", default="0,1,2,4,6")
     parser.add_argument(
-        "--plot", type=Path, default=REPO / "docs" / "fast_mode_agreement.png"
+        "--rules-plot", type=Path, default=REPO / "docs" / "fast_mode_rules.png"
+    )
+    parser.add_argument(
+        "--plot",
+        type=Path,
+        default=REPO / "docs" / "fast_mode_agreement.png",
+        help="agreement of fast mode with the full default analysis, by budget",
+    )
+    parser.add_argument(
+        "--shares",
+        default=",".join(
+            f"{model}={share}" for model, share in DEFAULT_CONFIG["patch_share"].items()
+        ),
+        help="patch shares of the default configuration, as mtt=0.34",
+    )
+    parser.add_argument(
+        "--share-windows",
+        default="8,12,17,24,32",
+        help="MTT windows of its own patches to compare at --default-budget",
+    )
+    parser.add_argument(
+        "--default-budgets",
+        default="16,24,32,40,48,56,64",
+        help="budgets of the default configuration's plot",
+    )
+    parser.add_argument(
+        "--no-rules", action="store_true", help="skip the study of selection rules"
     )
     parser.add_argument("--cache", type=Path, help="npz file of faithful scores")
     parser.add_argument("--min-seconds", type=float, default=0.0)
@@ -460,12 +694,52 @@ def main() -> None:
     budgets = [int(b) for b in args.budgets.split(",")]
     edges = [int(e) for e in args.edges.split(",")]
 
+    splits = (
+        manifest_files(args.manifest, args.split)
+        if args.manifest
+        else dict.fromkeys(audio_files(args.folders), "all")
+    )
     files = [
-        path
-        for path in audio_files(args.folders)
-        if audio.probe(path).duration >= args.min_seconds
+        path for path in splits if audio.probe(path).duration >= args.min_seconds
     ]
     tracks = load_or_compute(files, args.cache)
+    shares = {
+        model: float(share)
+        for model, _, share in (item.partition("=") for item in args.shares.split(","))
+        if model
+    }
+    if not args.no_rules:
+        study_rules(tracks, budgets, edges, args)
+    by_split: dict[str, list] = {}
+    for track in tracks:
+        by_split.setdefault(splits[track["path"]], []).append(track)
+    windows = [int(w) for w in args.share_windows.split(",")]
+    for split, chosen in by_split.items():
+        print_share_table(chosen, shares, args.default_budget, windows, split)
+    if args.plot:
+        default_budgets = [int(b) for b in args.default_budgets.split(",")]
+        plot_default(by_split, shares, default_budgets, args.plot)
+    if not args.simulate_only:
+        for split, chosen in by_split.items():
+            long = [t for t in chosen if len(t["mel"]) > args.default_budget]
+            got, both, gap = measured_default(long, args.default_budget, shares)
+            print(
+                f"\nReal fast mode at {args.default_budget} with shares, {split} "
+                f"({len(long)} tracks): top-3 MSD {got['msd'].same_top:.2f}, MTT "
+                f"{got['mtt'].same_top:.2f}, both {both:.2f}; max diff "
+                f"{max(a.max_diff for a in got.values()):.3f}; largest gap to the "
+                f"simulation {gap:.1e}"
+            )
+    if args.speed:
+        speed_budgets = args.speed_budgets or str(args.default_budget)
+        time_speed(
+            tracks, [int(b) for b in speed_budgets.split(",")], args.repeat, shares
+        )
+
+
+def study_rules(tracks, budgets: list[int], edges: list[int], args) -> None:
+    """Rules choosing the patches, every model on every patch (the study of
+    2026-11, docs/performance.md)."""
     # Every rule and budget on the same tracks: those longer than any budget.
     judged = [t for t in tracks if len(t["mel"]) > max(budgets)]
     minutes = sum(len(t["mel"]) for t in judged) * 187 * 256 / 16000 / 60
@@ -479,19 +753,16 @@ def main() -> None:
     print_ties(judged, table, budgets)
     print_needed(judged, budgets)
     print_edge_table(judged, budgets, edges)
-    if args.plot:
-        plot(table, budgets, len(judged), args.plot)
+    if args.rules_plot:
+        plot(table, budgets, len(judged), args.rules_plot)
     if not args.simulate_only:
         real, gap = measured(judged, args.default_budget)
         print(
-            f"\nReal fast mode at {args.default_budget}: top-3 MSD/MTT "
+            f"\nReal fast mode at {args.default_budget}, no shares: top-3 MSD/MTT "
             f"{real['msd'].same_top:.2f}/{real['mtt'].same_top:.2f}, max diff "
             f"{max(a.max_diff for a in real.values()):.3f}; largest gap to the "
             f"simulation {gap:.1e}"
         )
-    if args.speed:
-        speed_budgets = args.speed_budgets or str(args.default_budget)
-        time_speed(tracks, [int(b) for b in speed_budgets.split(",")], args.repeat)
 
 
 if __name__ == "__main__":

@@ -149,3 +149,97 @@ def six_second_segments(write_segments, tmp_path_factory) -> list[Path]:
     """Three 6-second segments of each bundled clip as tagged Ogg files
     (``write_segments``): 12 tracks, those of one recording alike."""
     return write_segments(tmp_path_factory.mktemp("six-second-segments"), 6.0, 3)
+
+
+# Files that are not audio, or hold none ----------------------------------------
+
+#: Formats the decoders take, with how to write a real file of each: soundfile
+#: (libsndfile) ``(format, subtype)``, or PyAV (ffmpeg) ``(codec,)``.
+ENCODINGS = {
+    "mp3": ("MP3", "MPEG_LAYER_III"),
+    "flac": ("FLAC", "PCM_16"),
+    "ogg": ("OGG", "VORBIS"),
+    "opus": ("OGG", "OPUS"),
+    "wav": ("WAV", "PCM_16"),
+    "aiff": ("AIFF", "PCM_16"),
+    "m4a": ("aac",),
+    "wv": ("wavpack",),
+    "wma": ("wmav2",),
+}
+#: Encodings whose zero-length stream comes from ffmpeg: libsndfile writes
+#: nothing at all for an empty MP3 or FLAC, and Opus pages only with audio.
+EMPTY_WITH_PYAV = {"mp3": "libmp3lame", "flac": "flac", "opus": "libopus"}
+#: Ways a file can fail, for each encoding: random bytes, a text file, the
+#: first bytes of a real file (its header cut short), and a real file whose
+#: stream holds no sample.
+BAD_KINDS = ("random bytes", "text", "truncated header", "zero-length stream")
+#: Bytes of a real file kept as its "truncated header".
+HEADER_BYTES = 24
+
+
+def encode_audio(path: Path, encoding: tuple, signal, rate: int) -> Path:
+    """Write (frames, 2) float32 ``signal`` with a real encoder."""
+    if len(encoding) == 2:
+        soundfile.write(path, signal, rate, format=encoding[0], subtype=encoding[1])
+    else:
+        encode_with_pyav(path, encoding[0], signal, rate)
+    return path
+
+
+def encode_with_pyav(path: Path, codec: str, signal, rate: int) -> Path:
+    """Write ``signal`` (possibly empty) with an ffmpeg encoder; the
+    container follows the file name."""
+    import av
+    import numpy as np
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=rate, layout="stereo")
+        stream.bit_rate = 128_000  # wmav2 has no default
+        # Each encoder takes its own sample format: convert to it.
+        convert = av.AudioResampler(format=stream.format.name, layout="stereo")
+        frames = []
+        if len(signal):
+            frame = av.AudioFrame.from_ndarray(
+                np.ascontiguousarray(signal.T), format="fltp", layout="stereo"
+            )
+            frame.sample_rate = rate
+            frames = [*convert.resample(frame), *convert.resample(None)]
+        container.start_encoding()  # the header, even without a packet
+        for frame in [*frames, None]:
+            for packet in stream.encode(frame):
+                container.mux(packet)
+    return path
+
+
+@pytest.fixture(scope="session")
+def bad_audio_files(tmp_path_factory) -> dict[tuple[str, str], Path]:
+    """``(encoding, kind) -> file`` for every encoding of :data:`ENCODINGS`
+    and every kind of :data:`BAD_KINDS`, named like a file of that encoding."""
+    import numpy as np
+
+    folder = tmp_path_factory.mktemp("bad_audio")
+    rng = np.random.default_rng(0)
+    rate = 48000  # Opus's own rate; every other encoder takes it too
+    tone = np.sin(np.arange(rate) * 2 * np.pi * 440 / rate) * 0.3
+    signal = np.stack([tone, tone], axis=1).astype(np.float32)
+    files = {}
+    for name, encoding in ENCODINGS.items():
+        real = encode_audio(folder / f"real.{name}", encoding, signal, rate)
+        contents = {
+            "random bytes": rng.integers(0, 256, 4096, dtype=np.uint8).tobytes(),
+            "text": b"Track listing\n1. Overture\n2. Finale\n" * 20,
+            "truncated header": real.read_bytes()[:HEADER_BYTES],
+        }
+        for kind, content in contents.items():
+            path = folder / f"{kind.replace(' ', '_')}.{name}"
+            path.write_bytes(content)
+            files[name, kind] = path
+        empty = folder / f"zero_length_stream.{name}"
+        nothing = np.zeros((0, 2), np.float32)
+        if name in EMPTY_WITH_PYAV:
+            encode_with_pyav(empty, EMPTY_WITH_PYAV[name], nothing, rate)
+        else:
+            encode_audio(empty, encoding, nothing, rate)
+        assert empty.stat().st_size > 0, empty  # a container, not an empty file
+        files[name, "zero-length stream"] = empty
+    return files

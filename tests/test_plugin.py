@@ -518,6 +518,21 @@ class TestBadFiles(MusicnnHelper):
         listed = self.lib.items("musicnn_error::.")
         assert {i.id for i in listed} == {i.id for i in bad.values()}
 
+    def test_every_bad_file_has_a_documented_reason(self, bad_audio_files):
+        """Random bytes, text, a header cut short and a stream with no sample,
+        named as every format the decoders take: each item's error is one
+        that docs/troubleshooting.md explains, never an internal error."""
+        items = {
+            key: self.add_broken(path.name, path.read_bytes())
+            for key, path in bad_audio_files.items()
+        }
+        output = self.musicnn()
+        assert f"{len(items)} failed" in output
+        documented = documented_errors()
+        for key, item in items.items():
+            reason = self.item(item)[fields.ERROR_FIELD]
+            assert reason in documented, (key, reason)
+
     def test_a_later_success_clears_the_error(self, excerpts):
         item = self.add_broken("later.ogg", b"")
         self.musicnn()
@@ -526,6 +541,14 @@ class TestBadFiles(MusicnnHelper):
         self.musicnn()
         assert fields.ERROR_FIELD not in self.item(item)
         assert fields.VERSION_FIELD in self.item(item)
+
+
+def documented_errors() -> set[str]:
+    """The ``musicnn_error`` values docs/troubleshooting.md explains (the
+    first cell of each row of its table of them)."""
+    text = (REPO_ROOT / "docs" / "troubleshooting.md").read_text()
+    section = text.split("## Files that could not be analysed")[1].split("\n## ")[0]
+    return set(re.findall(r"^\| `([^`]+)` \|", section, flags=re.MULTILINE))
 
 
 class TestConfiguration(MusicnnHelper):
@@ -553,6 +576,35 @@ class TestConfiguration(MusicnnHelper):
     def test_bad_models_option(self):
         with pytest.raises(ui.UserError, match="unknown MusicNN model"):
             self.musicnn("-m", "msd,xyz")
+
+
+# Start-up ----------------------------------------------------------------------
+
+#: What no `beet` start may import for this plugin: the numeric stack, the
+#: decoders and the runtime load with a run, not with every `beet ls`.
+NUMERIC_MODULES = {"numpy", "scipy", "soundfile", "soxr", "av", "onnxruntime"}
+
+LOAD_PLUGIN = """
+import os, sys
+import beets, beets.plugins
+from beets.library import Item
+beets.config.read(user=False)
+beets.config["plugins"] = ["musicnn"]
+beets.plugins.load_plugins()
+(plugin,) = beets.plugins.find_plugins()
+plugin.commands()
+beets.plugins.types(Item)
+print(sorted(set(sys.modules) & {modules!r}))
+"""
+
+
+def test_loading_the_plugin_imports_nothing_numeric(python_output):
+    """beets imports every enabled plugin, makes its commands and reads its
+    field types on every invocation, whatever the command."""
+    modules = NUMERIC_MODULES
+    assert python_output("import sys, beetsplug.musicnn.plugin; "
+                         f"print(sorted(set(sys.modules) & {modules!r}))") == "[]"
+    assert python_output(LOAD_PLUGIN.format(modules=modules)) == "[]"
 
 
 # Import ------------------------------------------------------------------------

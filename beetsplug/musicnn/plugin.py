@@ -29,6 +29,7 @@ from beets.plugins import BeetsPlugin
 from .commands import analyse, dj, families, path, report, similar
 from .labels import fields
 from .library import recovery
+from .library.config_keys import unknown_options
 from .library.import_stage import ImportAnalyser
 from .library.selection import file_mtime
 from .library.settings import DEFAULT_CONFIG, Settings
@@ -65,6 +66,8 @@ class MusicnnPlugin(BeetsPlugin):
         #: `_before_write`).
         self._mtimes_before_write: dict[int, float] = {}
         self._removed_ids: set[int] = set()
+        #: Unknown option names are reported once per run, not per command.
+        self._options_checked = False
 
         if self.config["write_mood"].get() is True:
             self._add_mood_media_field()
@@ -82,6 +85,15 @@ class MusicnnPlugin(BeetsPlugin):
             return Settings.from_config(self.config, overrides)
         except confuse.ConfigError as exc:
             raise ui.UserError(f"musicnn: configuration error: {exc}") from None
+
+    def warn_unknown_options(self) -> None:
+        """Warn, once per run, about every key under ``musicnn:`` that no
+        code declared (a typo like ``threshhold`` would pass in silence)."""
+        if self._options_checked:
+            return
+        self._options_checked = True
+        for line in unknown_options(self.config):
+            log.warning("{}", line)
 
     def store(self, lib: Library) -> ResultStore:
         """The result store next to ``lib``'s database, opened once per thread.
@@ -103,7 +115,7 @@ class MusicnnPlugin(BeetsPlugin):
                     f"{os.fsdecode(lib.path)}: {exc}"
                 ) from None
             if store.recovery is not None:
-                log.warning("{}", recovery.recovered(lib, store.recovery))
+                log.warning("{}", unprefixed(recovery.recovered(lib, store.recovery)))
             self._stores[key] = store
         return self._stores[key]
 
@@ -143,13 +155,14 @@ class MusicnnPlugin(BeetsPlugin):
             with self._store_errors_reported(lib):
                 yield
         except ui.UserError as error:
-            log.error("musicnn: could not {}: {}", doing, error)
+            log.error("could not {}: {}", doing, unprefixed(str(error)))
 
     def _reporting_store_errors(self, func: Callable) -> Callable:
         """``func``, a command's function, with store errors reported and
         the store closed at the end, whatever happened."""
 
         def run(lib: Library, opts: optparse.Values, args: list[str]) -> Any:
+            self.warn_unknown_options()
             try:
                 with self._store_errors_reported(lib):
                     return func(lib, opts, args)
@@ -178,6 +191,7 @@ class MusicnnPlugin(BeetsPlugin):
 
     def analyse_imported(self, session: ImportSession, task: ImportTask) -> None:
         """Import stage: analyse the task's items before files are written."""
+        self.warn_unknown_options()
         if task.skip or not self.config["auto"].get(bool):
             return
         items = [item for item in task.imported_items() if item.id is not None]
@@ -205,7 +219,7 @@ class MusicnnPlugin(BeetsPlugin):
             with self._store_errors_logged(lib, doing):
                 yield
         except Exception as exc:
-            log.error("musicnn: could not {}: {}", doing, exc)
+            log.error("could not {}: {}", doing, unprefixed(str(exc)))
             log.debug("{}", traceback.format_exc())
 
     def _end_import(self, **_: Any) -> None:
@@ -278,3 +292,10 @@ class MusicnnPlugin(BeetsPlugin):
                 mediafile.ASFStorageStyle("WM/Mood"),
             ),
         )
+
+
+def unprefixed(text: str) -> str:
+    """``text`` without its leading ``musicnn: ``: beets puts the plugin's
+    name before every message of the plugin's logger (``beets.musicnn``)
+    itself, and a message of our own must not say it twice."""
+    return text.removeprefix("musicnn: ")

@@ -176,6 +176,34 @@ def test_a_patch_share_hears_its_share_of_the_patches_and_leaves_msd_whole():
     assert shared["msd"].n_patches == full["msd"].n_patches == 8
 
 
+def test_in_fast_mode_a_shared_model_hears_windows_of_its_own_patches():
+    """Fast mode estimates each model's own full analysis: MTT with a share
+    takes its windows among the patches it hears in full, so that it
+    estimates their mean (and not a share of MSD's windows, elsewhere)."""
+    from beetsplug.musicnn.engine import sampling
+
+    per_patch = faithful_patch_scores(FAST_CLIP, "mtt")
+    n = len(per_patch)
+    own = sampling.share_patches(n, 0.5)
+    windows = sampling.model_patches(n, 0.5, SMALL_BUDGET)
+    assert len(windows) == -(-SMALL_BUDGET // 2) < len(own)
+    assert set(windows) <= set(own)
+    fast = analysis.analyze(
+        FAST_CLIP, tuple(UPSTREAM), patch_budget=SMALL_BUDGET,
+        patch_shares={"mtt": 0.5},
+    )
+    np.testing.assert_allclose(
+        fast["mtt"].scores, per_patch[windows].mean(axis=0),
+        atol=SAME_PATCH_TOLERANCE,
+    )
+    msd = faithful_patch_scores(FAST_CLIP, "msd")
+    np.testing.assert_allclose(
+        fast["msd"].scores,
+        msd[sampling.choose_patches(n, SMALL_BUDGET)].mean(axis=0),
+        atol=SAME_PATCH_TOLERANCE,
+    )
+
+
 def test_in_fast_mode_the_share_applies_to_the_budget():
     shared = analysis.analyze(
         FAST_CLIP, tuple(UPSTREAM), patch_budget=SMALL_BUDGET,

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import soundfile
 import soxr
+from conftest import BAD_KINDS, ENCODINGS
 
 from beetsplug.musicnn.engine.audio import (
     NOT_AUDIO,
@@ -330,6 +331,53 @@ def test_a_file_cut_before_its_audio_is_an_audio_error(tmp_path, name):
     path = encoded(tmp_path, name)
     path.write_bytes(path.read_bytes()[:64])
     assert_cannot_decode(path)
+
+
+#: What each kind of bad file may be called: the precise reason varies with
+#: the format (ffmpeg says an Ogg page is cut short, a WAV header merely
+#: unreadable), never "internal error".
+BAD_FILE_REASONS = {
+    "random bytes": {NOT_AUDIO},
+    "text": {NOT_AUDIO},
+    "truncated header": {NOT_AUDIO, "file is truncated"},
+    "zero-length stream": {
+        "no audio samples", "no audio stream", "file is truncated", NOT_AUDIO
+    },
+}
+
+
+@pytest.mark.parametrize("kind", BAD_KINDS)
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_a_bad_file_of_any_format_has_its_own_reason(bad_audio_files, encoding, kind):
+    path = bad_audio_files[encoding, kind]
+    with pytest.raises(AudioError) as caught:
+        load_audio(path)
+    assert caught.value.reason in BAD_FILE_REASONS[kind], caught.value
+    # Its header says no more than that: no rate of 0, no endless length.
+    try:
+        info = probe(path)
+    except AudioError as error:
+        assert error.reason in BAD_FILE_REASONS[kind], error
+    else:
+        assert info.sample_rate > 0
+        assert info.frames < 48000, info
+
+
+def test_a_flac_of_unknown_length_decodes_whole(tmp_path):
+    """A streaming encoder leaves the total of samples in a FLAC header 0
+    ("unknown"), and libsndfile then reports the largest length there is."""
+    path = encoded(tmp_path, "flac")
+    whole = load_audio(path)
+    data = bytearray(path.read_bytes())
+    # STREAMINFO's 36-bit total of samples: the low 4 bits of byte 21, and
+    # bytes 22 to 25 of the file ("fLaC", a block header, 13 bytes before).
+    assert data[:4] == b"fLaC"
+    data[21] &= 0xF0
+    data[22:26] = bytes(4)
+    path.write_bytes(data)
+    assert soundfile.info(path).frames == 2**63 - 1  # "unknown"
+    np.testing.assert_array_equal(load_audio(path), whole)
+    assert probe(path).sample_rate == RATE
 
 
 def test_a_long_file_never_exists_at_full_rate(tmp_path):

@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 
 from beetsplug.musicnn.engine import sampling
-from beetsplug.musicnn.engine.models import HOP_LENGTH, PATCH_FRAMES, SAMPLE_RATE
+from beetsplug.musicnn.engine.models import (
+    DEFAULT_PATCH_BUDGET,
+    HOP_LENGTH,
+    PATCH_FRAMES,
+    SAMPLE_RATE,
+)
 
 #: Samples of one patch's worth of hops (3 s).
 PATCH_STEP = PATCH_FRAMES * HOP_LENGTH
@@ -141,3 +146,21 @@ def test_a_share_takes_the_ceiling_of_its_part_spread_evenly(
 def test_a_share_outside_zero_to_one_is_refused(share):
     with pytest.raises(ValueError, match="share"):
         sampling.share_patches(10, share)
+
+
+def test_fast_mode_gives_a_shared_model_windows_of_its_own_patches():
+    """The default: MSD hears 48 windows, MTT (a share of 0.34) half as many,
+    all among the patches it hears in the full analysis."""
+    own = sampling.share_patches(80, 0.34)  # a 4-minute track
+    windows = sampling.model_patches(80, 0.34, DEFAULT_PATCH_BUDGET)
+    assert len(windows) == DEFAULT_PATCH_BUDGET // 2 < len(own)
+    assert set(windows.tolist()) <= set(own.tolist())
+    np.testing.assert_array_equal(
+        sampling.model_patches(80, 1.0, DEFAULT_PATCH_BUDGET),
+        sampling.choose_patches(80, DEFAULT_PATCH_BUDGET),
+    )
+    # A shorter track: MTT hears all of its own patches, as in full.
+    np.testing.assert_array_equal(
+        sampling.model_patches(50, 0.34, DEFAULT_PATCH_BUDGET),
+        sampling.share_patches(50, 0.34),
+    )

@@ -88,6 +88,11 @@ def test_analysis_version():
     assert analysis_version(["msd"]) != analysis_version(["msd"], overlap=0.25)
     fast = analysis_version(["msd", "mtt"], patch_budget=16)
     assert fast == "1:msd+mtt:overlap=0:patches=16"
+    # A model with a share names its windows (of its own patches).
+    shared = analysis_version(
+        ["msd", "mtt"], patch_budget=48, patch_shares={"mtt": 0.34}
+    )
+    assert shared == "1:msd+mtt/0.34:overlap=0:patches=48,mtt=24"
     with pytest.raises(ValueError):
         analysis_version(["msd"], patch_budget=0)
     with pytest.raises(ValueError):

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
 
 import pytest
 from beets import ui
+from beets.library import Item
 
 from beetsplug.musicnn.engine.models import get_model
 from beetsplug.musicnn.labels import fields, genres
@@ -176,9 +179,10 @@ class TestLibraryCalibration(MusicnnHelper):
             break_audio_keeping_mtime(item.path)
 
         # With `calibration: shipped`, --calibrate saves and says how to use it.
+        self.config["musicnn"]["calibration"] = "shipped"
         output = self.musicnn("--calibrate")
         assert "calibrated on 4 analysed items" in output
-        assert "set `calibration: library`" in output
+        assert "set `calibration: auto`" in output
         saved = json.loads(self.calibration_file().read_text())
         assert saved["provenance"]["sources"][0]["tracks"] == 4
         assert {i.id: self.item(i)[MSD_HAPPY] for i in items} == shipped_happy
@@ -209,6 +213,80 @@ class TestLibraryCalibration(MusicnnHelper):
         assert "re-derived the labels of 4" in output
         assert {i.id: self.item(i)[MSD_HAPPY] for i in items} == shipped_happy
         assert fitted.fingerprint != default_calibration().fingerprint
+
+
+class TestAutomaticCalibration(MusicnnHelper):
+    """The default, ``calibration: auto``, on a library of the size
+    ``--calibrate`` asks for (``library_calibration.MIN_ITEMS``)."""
+
+    def library_of_minimum_size(self, excerpts) -> list:
+        """MIN_ITEMS items: the excerpts, analysed by `beet musicnn`, and
+        byte-for-byte copies of them (modification time kept) whose stored
+        results are the originals' (what analysing them would store), so
+        that the library is full size without analysing it 75 times over."""
+        originals = [self.add_file(clip) for clip in excerpts[:4]]
+        self.musicnn()
+        with self.store() as store:
+            results = {item.id: store.get(item.id) for item in originals}
+            copies = []
+            for number in range(library_calibration.MIN_ITEMS - len(originals)):
+                original = originals[number % len(originals)]
+                source = os.fsdecode(original.path)
+                path = self.lib_path / f"copy_{number}{Path(source).suffix}"
+                shutil.copy2(source, path)
+                copy = Item.from_path(path)
+                self.lib.add(copy)
+                copies.append(copy)
+                store.put_many(
+                    replace(stored, item_id=copy.id, mtime=os.stat(path).st_mtime)
+                    for stored in results[original.id].values()
+                )
+        # The copies' fields come from their stored results: nothing decoded.
+        output = self.musicnn()
+        assert "analysed 0 tracks" in output, output
+        return originals + copies
+
+    def test_calibrate_re_derives_at_once_and_a_fit_that_cannot_serve_falls_back(
+        self, excerpts, caplog
+    ):
+        items = self.library_of_minimum_size(excerpts)
+        shipped = {i.id: self.item(i)[MSD_HAPPY] for i in items}
+        assert {self.item(i)[fields.LABELS_FIELD].split(":")[1] for i in items} == {
+            "shipped"
+        }
+
+        output = self.musicnn("--calibrate")
+        assert f"calibrated on {len(items)} analysed items" in output
+        assert f"re-derived the fields of {len(items)} items" in output
+        fitted = Calibration.load(self.calibration_file())
+        happy = get_model("msd").tags.index("happy")
+        with self.store() as store:
+            for item in map(self.item, items):
+                scores = store.get(item.id)["msd"].scores
+                expected = float(fitted.strength("msd", scores)[happy])
+                assert item[MSD_HAPPY] == pytest.approx(expected, abs=1e-4)
+                assert item[fields.LABELS_FIELD].split(":")[1] == "library"
+        assert {i.id: self.item(i)[MSD_HAPPY] for i in items} != shipped
+        assert "re-derived" not in self.musicnn()  # current: nothing to do
+
+        # A fit without a model now enabled cannot serve: auto goes back to
+        # the shipped calibration, and says to fit again; `library` stops.
+        saved = json.loads(self.calibration_file().read_text())
+        del saved["models"]["mtt"]
+        self.calibration_file().write_text(json.dumps(saved))
+        output = self.musicnn()
+        assert f"re-derived the labels of {len(items)}" in output
+        assert {i.id: self.item(i)[MSD_HAPPY] for i in items} == shipped
+        assert (
+            "has no statistics for mtt: run `beet musicnn --calibrate` again; "
+            "using the shipped calibration until then" in caplog.text
+        )
+        self.config["musicnn"]["calibration"] = "library"
+        with pytest.raises(ui.UserError, match="has no statistics for mtt"):
+            self.musicnn()
+
+    def calibration_file(self) -> Path:
+        return library_calibration.calibration_path(self.lib.path)
 
 
 class TestAddedModel(MusicnnHelper):

@@ -578,7 +578,7 @@ def test_a_plain_headless_screenshot_at_phone_width_fits(
 
 class TestReportErrors(MusicnnHelper):
     def test_an_empty_library(self, tmp_path):
-        with pytest.raises(ui.UserError, match="no item is in the library"):
+        with pytest.raises(ui.UserError, match="the library is empty"):
             self.run_command("musicnn-report", "-o", str(tmp_path / "r.html"))
         assert not (tmp_path / "r.html").exists()
 

@@ -179,7 +179,7 @@ class TestFamilyPlaylistsSetting(FamilyHelper):
 
 class TestFamiliesErrors(FamilyHelper):
     def test_an_empty_library(self):
-        with pytest.raises(ui.UserError, match="no item is in the library"):
+        with pytest.raises(ui.UserError, match="the library is empty"):
             self.families()
 
     def test_a_query_that_matches_nothing(self, family_segments):

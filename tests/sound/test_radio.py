@@ -105,6 +105,26 @@ class TestSimilar(RadioHelper):
         ranked = self.vectors(by_similarity)
         assert steps.mean() > (ranked[:-1] * ranked[1:]).sum(axis=1).mean()
 
+    def test_the_list_shows_how_alike_each_item_is(self, segments):
+        self.add_segments(segments)
+        lines = self.similar("-n", "3", SEED)
+        found = self.similar_items("-n", "3", SEED)
+        (seed,) = self.lib.items(SEED)
+        expected = self.vectors(found) @ self.vectors([seed])[0]
+        shown = []
+        for line, item in zip(lines, found, strict=True):
+            similarity, _, rest = line.partition(" ")
+            assert rest == f"{item.artist} - {item.album} - {item.title}"
+            shown.append(float(similarity))
+        assert shown == pytest.approx(expected.tolist(), abs=0.005)
+        assert shown == sorted(shown, reverse=True)
+        # As a format field too.
+        lines = self.similar("-n", "3", "-f", "$title: $musicnn_similarity", SEED)
+        assert lines == [
+            f"{item.title}: {value:.2f}"
+            for item, value in zip(found, shown, strict=True)
+        ]
+
     def test_format_option_like_ls(self, segments):
         self.add_segments(segments)
         lines = self.similar("-n", "2", "-f", "$artist // $title", SEED)
@@ -118,7 +138,7 @@ class TestNotAnalysed(RadioHelper):
             self.similar(SEED)
 
     def test_no_matching_seed(self, segments):
-        with pytest.raises(ui.UserError, match="no item matches the seeds"):
+        with pytest.raises(ui.UserError, match="no item matches 'title:nothing'"):
             self.similar("title:nothing")
 
     def test_missing_seeds_and_candidates_are_reported_once(self, segments):
@@ -236,7 +256,10 @@ class TestPlaylists(RadioHelper):
         [
             ("calm.m3u", "expected a list"),
             ([{"name": "a.m3u"}], "entry 1: missing seeds"),
-            ([{"name": "a.m3u", "seeds": "x", "size": 3}], "unknown keys size"),
+            (
+                [{"name": "a.m3u", "seeds": "x", "size": 3}],
+                "unknown option 'size' under entry 1: the options are name, seeds",
+            ),
             ([{"name": "a.m3u", "seeds": "x", "count": -1}], "count"),
         ],
     )

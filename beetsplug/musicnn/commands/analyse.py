@@ -17,9 +17,10 @@ import beets.plugins
 from beets import logging, ui
 
 from ..engine.models import MODELS
+from ..library.matching import check_matched
 from ..library.rederive import rederive, relabel
 from ..library.runner import analyse_selection
-from ..library.selection import all_item_ids, select
+from ..library.selection import all_item_ids, max_item_id, select
 from ..library.settings import Overrides
 from . import families, similar
 from .base import Musicnn, subcommand
@@ -73,8 +74,9 @@ def analyse_subcommand(plugin: Musicnn) -> ui.Subcommand:
         action="store_true",
         default=False,
         help="fit the calibration of strengths to this library's stored "
-        "results (no audio decoded), save it beside the library and, with "
-        "`calibration: library`, re-derive every item's fields",
+        "results (no audio decoded), save it beside the library and "
+        "re-derive every item's fields against it (unless `calibration: "
+        "shipped`)",
     )
     parser.add_option(
         "--fast",
@@ -147,6 +149,7 @@ def run(plugin: Musicnn, lib: Library, opts: optparse.Values, args: list[str]) -
     options = settings.run_options(write=write, library_path=lib.path)
     if opts.rederive:
         counts = rederive(lib, args, options, store)
+        check_matched(counts.updated + counts.missing, args)
         ui.print_(
             f"musicnn: updated the fields of {counts.updated:,} items from "
             f"stored results; {counts.missing:,} have none for "
@@ -156,6 +159,7 @@ def run(plugin: Musicnn, lib: Library, opts: optparse.Values, args: list[str]) -
 
     show = _print_item if opts.pretend else None
     selection = select(lib, args, options, store, force=opts.force, on_selected=show)
+    check_matched(len(selection) + selection.skipped, args)
     if opts.pretend:
         partial = sum(1 for mask in selection.needed if mask)
         stale = len(selection.stale_labels) + len(selection.results_current)
@@ -179,7 +183,8 @@ def run(plugin: Musicnn, lib: Library, opts: optparse.Values, args: list[str]) -
         store.prune(all_item_ids(lib))
     ui.print_(summary.text())
     if summary.error:
-        log.error("error: {}", summary.error)
+        # As beets prints an error that stops a command.
+        logging.getLogger("beets").error("error: {}", summary.error)
     # New embeddings change what sounds like the seeds.
     for line in similar.refresh_playlists(plugin, lib):
         ui.print_(f"musicnn radio: {line}")
@@ -204,6 +209,7 @@ def calibrate(
         raise ui.UserError(
             "musicnn: --calibrate fits on the whole library; it takes no query"
         )
+    check_matched(max_item_id(lib), args)
     path = calibration_path(lib.path)
     if path is None:
         raise ui.UserError(
@@ -223,12 +229,13 @@ def calibrate(
         raise ui.UserError(f"musicnn: cannot save {path}: {exc}") from None
     tracks = fitted.provenance["sources"][0]["tracks"]
     ui.print_(f"musicnn: calibrated on {tracks:,} analysed items; saved {path}.")
-    if settings.calibration != "library":
+    if settings.calibration == "shipped":
         ui.print_(
-            "musicnn: strengths still use the shipped calibration; set "
-            "`calibration: library` in the musicnn configuration to use "
-            "this one (the next `beet musicnn` then re-derives every item's "
-            "fields from stored results, no audio decoded)."
+            "musicnn: strengths still use the shipped calibration, as "
+            "`calibration: shipped` says; set `calibration: auto` (the "
+            "default) to use this one (the next `beet musicnn` then "
+            "re-derives every item's fields from stored results, no audio "
+            "decoded)."
         )
         return
     options = settings.run_options(write=write, library_path=lib.path)

@@ -8,11 +8,13 @@ by :mod:`..sound.playlists`.
 from __future__ import annotations
 
 import os
+from collections import ChainMap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from beets import config as beets_config
 from beets import ui
+from beets.util.functemplate import get_template
 
 from ..player import mpd
 from ..sound.playlists import PlaylistFormat, query_parts, write_m3u
@@ -23,7 +25,10 @@ if TYPE_CHECKING:
     import optparse
 
     import confuse
-    from beets.library import Library
+    from beets.library import Item, Library
+
+#: The format field of ``beet musicnn-similar`` with each item's similarity.
+SIMILARITY_FIELD = "musicnn_similarity"
 
 
 def named_playlists(config: confuse.ConfigView) -> list[NamedPlaylist]:
@@ -113,6 +118,10 @@ def similar_subcommand(plugin: Musicnn) -> ui.Subcommand:
     def run(lib: Library, opts: optparse.Values, args: list[str]) -> None:
         if not args:
             raise ui.UserError("musicnn-similar: give a query for the seed items")
+        # How alike each item is comes first, as in the report's lists.
+        line_format = opts.format or (
+            f"${SIMILARITY_FIELD} {beets_config['format_item'].as_str()}"
+        )
         request = RadioRequest(
             seeds=args,
             count=opts.count,
@@ -125,14 +134,26 @@ def similar_subcommand(plugin: Musicnn) -> ui.Subcommand:
         radio = make_radio(lib, plugin.store(lib), radio_model(plugin.config), request)
         for line in radio.warnings():
             ui.print_(line)
-        for item in radio.items:
-            ui.print_(format(item, opts.format or ""))
+        for item, similarity in zip(radio.items, radio.similarities, strict=True):
+            ui.print_(format_with_similarity(item, line_format, similarity))
         if opts.m3u:
             write_m3u(lib, radio.items, opts.m3u, fmt)
         mpd.play_or_queue(plugin.config, lib, opts, radio.items)
 
     command.func = run
     return command
+
+
+def format_with_similarity(item: Item, line_format: str, similarity: float) -> str:
+    """``item`` in ``line_format``, where ``$musicnn_similarity`` is its
+    cosine similarity to the seeds with two decimals (``0.93``).
+
+    The value belongs to this list, not to the item: it is never stored,
+    only offered to the template beside the item's own fields.
+    """
+    values = ChainMap({SIMILARITY_FIELD: f"{similarity:.2f}"}, item.formatted())
+    # As Item.evaluate_template, with one more value.
+    return get_template(line_format).substitute(values, item._template_funcs())
 
 
 def radio_subcommand(plugin: Musicnn) -> ui.Subcommand:

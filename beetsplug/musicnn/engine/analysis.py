@@ -142,6 +142,7 @@ def analyze_patches(
     threads: int = 1,
     patch_shares: Mapping[str, float] | None = None,
     timings: dict[str, float] | None = None,
+    rows: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, ModelResult]:
     """Run the models on log-mel patches and average their outputs.
 
@@ -151,6 +152,9 @@ def analyze_patches(
         Log-mel patches (:func:`features.patches`) of one track.
     models, backend, threads, patch_shares, timings
         As for :func:`analyze_signal`.
+    rows : mapping model key -> array of int, optional
+        The rows of ``batch`` each model hears (fast mode's
+        :func:`sampling.model_patches`), instead of ``patch_shares``.
     """
     timings = {} if timings is None else timings
     shares = {get_model(m).key: share for m, share in (patch_shares or {}).items()}
@@ -158,9 +162,12 @@ def analyze_patches(
     for key in models:
         spec = get_model(key)
         share = shares.get(spec.key, 1.0)
-        heard = batch if share == 1.0 else batch[
-            sampling.share_patches(len(batch), share)
-        ]
+        if rows is not None:
+            heard = batch[rows[spec.key]]
+        elif share == 1.0:
+            heard = batch
+        else:
+            heard = batch[sampling.share_patches(len(batch), share)]
         with _timed(timings, "inference"):
             prediction = load_backend(backend, spec.key, threads).predict(heard)
         results[spec.key] = ModelResult(
@@ -191,12 +198,14 @@ def analyze(
     models, backend, overlap, threads
         As for :func:`analyze_signal`.
     patch_budget : int >= 1 or None
-        Fast mode: analyse this many patches spread over the track, decoding
-        only their audio. ``None``, or a budget at least the track's patch
-        count, analyses every patch (the faithful analysis).
+        Fast mode: each model hears this many patches spread over the track
+        (a model with a share, ``ceil(budget * share)`` of its own patches:
+        :func:`sampling.model_patches`), and only their audio is decoded.
+        ``None``, or a budget with which every model would hear all of its
+        patches anyway, is the faithful analysis.
     patch_shares : mapping model key -> float in (0, 1], optional
-        Share of the patches (of the budget, in fast mode) each model
-        listens to; default 1 (all). See :func:`sampling.share_patches`.
+        Share of the patches each model listens to; default 1 (all). See
+        :func:`sampling.share_patches`.
 
     Raises
     ------
@@ -207,9 +216,12 @@ def analyze(
     """
     timings: dict[str, float] = {}
     hop = features.patch_hop(overlap)
+    keys = [get_model(m).key for m in models]
+    shares = {get_model(m).key: share for m, share in (patch_shares or {}).items()}
     sampled = None
     if patch_budget is not None:
-        sampled = _sampled_patches(path, patch_budget, hop, timings)
+        sampled = _sampled_patches(path, keys, shares, patch_budget, hop, timings)
+    rows = None
     if sampled is None:
         with _timed(timings, "decode"):
             y = audio.load_audio(path, sr=SAMPLE_RATE)
@@ -219,14 +231,15 @@ def analyze(
         # An hour of 16 kHz audio is 230 MB that inference does not need.
         del y
     else:
-        batch, duration = sampled
+        batch, rows, duration = sampled
     results = analyze_patches(
         batch,
-        models,
+        keys,
         backend=backend,
         threads=threads,
-        patch_shares=patch_shares,
+        patch_shares=shares,
         timings=timings,
+        rows=rows,
     )
     return Analysis(
         path=str(path),
@@ -237,9 +250,15 @@ def analyze(
 
 
 def _sampled_patches(
-    path: str | PathLike, budget: int, hop: int, timings: dict[str, float]
-) -> tuple[np.ndarray, float] | None:
-    """Fast mode's patches of a file and its duration in seconds.
+    path: str | PathLike,
+    models: list[str],
+    shares: Mapping[str, float],
+    budget: int,
+    hop: int,
+    timings: dict[str, float],
+) -> tuple[np.ndarray, dict[str, np.ndarray], float] | None:
+    """Fast mode's patches of a file, the rows of them each model hears,
+    and the file's duration in seconds.
 
     Returns ``None`` where fast mode would analyse every patch anyway (or
     none: a header that promised more audio than the file holds), so that
@@ -251,11 +270,18 @@ def _sampled_patches(
         info = audio.probe(path)
     n_samples = audio.resampled_length(info.frames, info.sample_rate, SAMPLE_RATE)
     n_patches = sampling.patch_count(n_samples, hop)
-    if budget >= n_patches:
-        return None
-    chosen = sampling.choose_patches(n_patches, budget)
+    wanted = {
+        key: sampling.model_patches(n_patches, shares.get(key, 1.0), budget)
+        for key in models
+    }
+    in_full = [
+        len(sampling.model_patches(n_patches, shares.get(key, 1.0))) for key in models
+    ]
+    if [len(wanted[key]) for key in models] == in_full:
+        return None  # every model would hear all of its patches anyway
+    chosen = np.unique(np.concatenate(list(wanted.values())))
     reads = sampling.plan_reads(chosen, n_samples, info.sample_rate, hop=hop)
-    patches = []
+    decoded = {}
     for read in reads:
         with _timed(timings, "decode"):
             try:
@@ -264,13 +290,21 @@ def _sampled_patches(
                 continue  # past the real end of a file whose header guessed long
         with _timed(timings, "features"):
             mel = features.log_mel_spectrogram(y)
-        frames = (mel[read.patch_frames(patch, hop)] for patch in read.patches)
-        # A read cut short by the end of the file drops its partial patches,
-        # as the faithful analysis drops the last partial patch.
-        patches += [patch for patch in frames if len(patch) == PATCH_FRAMES]
-    if not patches:
+        for patch in read.patches:
+            frames = mel[read.patch_frames(patch, hop)]
+            # A read cut short by the end of the file drops its partial
+            # patches, as the faithful analysis drops the last partial patch.
+            if len(frames) == PATCH_FRAMES:
+                decoded[patch] = frames
+    row_of = {patch: row for row, patch in enumerate(sorted(decoded))}
+    rows = {
+        key: np.array([row_of[p] for p in patches.tolist() if p in row_of], dtype=int)
+        for key, patches in wanted.items()
+    }
+    if not all(len(heard) for heard in rows.values()):
         return None
-    return np.stack(patches), n_samples / SAMPLE_RATE
+    batch = np.stack([decoded[patch] for patch in sorted(decoded)])
+    return batch, rows, n_samples / SAMPLE_RATE
 
 
 def _decode_read(

@@ -47,6 +47,27 @@ SOXR_QUALITY = "HQ"
 
 NOT_AUDIO = "not an audio file or unsupported format"
 
+#: What libsndfile reports as the length of a stream that does not say (a
+#: FLAC written by a streaming encoder has no total in its header).
+UNKNOWN_LENGTH = 2**63 - 1
+
+#: How files of the formats the decoders read begin (at offset 0, or 4 for
+#: MP4's ``ftyp``): a file that starts so but ends before its audio is
+#: truncated; any other file ffmpeg gives up on is not audio.
+AUDIO_SIGNATURES = (
+    b"OggS",  # Ogg: Vorbis, Opus, FLAC in Ogg
+    b"fLaC",
+    b"RIFF",  # WAV, RF64's cousin
+    b"RF64",
+    b"FORM",  # AIFF
+    b"ID3",  # MP3 (or AAC) behind an ID3v2 tag
+    b"wvpk",  # WavPack
+    b"MAC ",  # Monkey's Audio
+    b"caff",
+    b"\x1a\x45\xdf\xa3",  # Matroska / WebM
+    b"\x30\x26\xb2\x75",  # ASF: WMA
+)
+
 
 class AudioError(Exception):
     """A file could not be decoded into audio.
@@ -149,7 +170,7 @@ def probe(path: str | os.PathLike[str]) -> AudioInfo:
     _check_readable_file(path)
     try:
         info = soundfile.info(path)
-        if info.frames > 0:
+        if 0 < info.frames < UNKNOWN_LENGTH:
             return AudioInfo(info.samplerate, info.frames)
     except soundfile.SoundFileError:
         pass  # a format for ffmpeg, as in _decode
@@ -167,11 +188,16 @@ def _pyav_audio_stream(path: str) -> Iterator[tuple[Any, Any]]:
     try:
         container = av.open(path)
     except av.FFmpegError as error:
-        raise AudioError(path, _pyav_open_failure(error)) from error
+        raise AudioError(path, _pyav_open_failure(error, path)) from error
     with container:
         if not container.streams.audio:
             raise AudioError(path, "no audio stream")
-        yield container, container.streams.audio[0]
+        stream = container.streams.audio[0]
+        if not stream.rate or stream.rate < 0:
+            # ffmpeg guessed a format from the name (``.flac``) and found no
+            # header in the content: random bytes, text.
+            raise AudioError(path, NOT_AUDIO)
+        yield container, stream
 
 
 def _probe_with_pyav(path: str) -> AudioInfo:
@@ -235,8 +261,10 @@ def _load_with_soundfile(
         if start:
             # Like librosa: seek to int(offset * rate), read int(duration * rate).
             sound_file.seek(start)
-        # For mp3 libsndfile estimates its length: use it only as a size hint.
-        expected = frames if frames is not None else sound_file.frames - start
+        # For mp3 libsndfile estimates its length, and a streamed FLAC has
+        # none (UNKNOWN_LENGTH): use it only as a size hint.
+        total = sound_file.frames if sound_file.frames < UNKNOWN_LENGTH else 0
+        expected = frames if frames is not None else total - start
         blocks = _soundfile_blocks(sound_file, frames)
         return resample_blocks(
             blocks, native_rate, sr, expected_frames=max(expected, 0)
@@ -277,13 +305,30 @@ def _load_with_pyav(
             raise AudioError(path, "damaged audio data, nothing decodable") from error
 
 
-def _pyav_open_failure(error: Exception) -> str:
-    """A reason for people from the error ffmpeg raised opening a file."""
+def _pyav_open_failure(error: Exception, path: str) -> str:
+    """A reason for people from the error ffmpeg raised opening a file.
+
+    ffmpeg chooses a demuxer by the file's name as well as its content, and
+    then hits the end of a text file named ``.ogg`` as it would the end of
+    a real Ogg file cut short: only a file that begins like audio is called
+    truncated.
+    """
     if isinstance(error, PermissionError):
         return "permission denied"
-    if isinstance(error, EOFError):
+    if isinstance(error, EOFError) and _starts_like_audio(path):
         return "file is truncated"
     return NOT_AUDIO
+
+
+def _starts_like_audio(path: str) -> bool:
+    """Whether the file begins with the signature of an audio format."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(12)
+    except OSError:
+        return False
+    mpeg_sync = len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0
+    return mpeg_sync or head[4:8] == b"ftyp" or head.startswith(AUDIO_SIGNATURES)
 
 
 def _seek_before(container, stream, start: int) -> None:

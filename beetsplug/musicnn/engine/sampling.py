@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .models import HOP_LENGTH, N_FFT, PATCH_FRAMES, SAMPLE_RATE
+from .models import HOP_LENGTH, N_FFT, PATCH_FRAMES, SAMPLE_RATE, fast_windows
 
 #: Audio decoded beyond each end of the samples a read's patches need: ten
 #: times the resampler's measured transient, and a negligible 0.1 s of decode.
@@ -150,6 +150,35 @@ def share_patches(n_patches: int, share: float) -> np.ndarray:
     if not 0.0 < share <= 1.0:
         raise ValueError(f"share must be in (0, 1], not {share}")
     return choose_patches(n_patches, max(1, math.ceil(n_patches * share)))
+
+
+def model_patches(
+    n_patches: int, share: float = 1.0, budget: int | None = None
+) -> np.ndarray:
+    """Indices of the patches a model hears in a track of ``n_patches``.
+
+    The full analysis: every patch, or its ``share`` of them
+    (:func:`share_patches`). Fast mode (a ``budget``): ``fast_windows(budget,
+    share)`` of *those same patches*, spread evenly over them (for the
+    default's MTT, 24 of its own at a budget of 48). A fast analysis thus
+    estimates each model's own full analysis: a model with a
+    share takes its windows among the patches it would hear in full, not a
+    share of the other model's windows (which sit elsewhere in the track and
+    kept the top-3 tags on too few tracks, docs/performance.md).
+
+    Parameters
+    ----------
+    n_patches : int >= 1
+        Patches the track has.
+    share : float in (0, 1]
+        The model's ``patch_share`` (1: every patch).
+    budget : int >= 1 or None
+        Fast mode's ``fast_patches``; ``None`` for the full analysis.
+    """
+    heard = np.arange(n_patches) if share >= 1.0 else share_patches(n_patches, share)
+    if budget is None:
+        return heard
+    return heard[choose_patches(len(heard), fast_windows(budget, share))]
 
 
 def read_alignment(native_rate: int) -> int:

@@ -368,7 +368,7 @@ class DaskPool:
             workers, timeout=RESTART_TIMEOUT, raise_for_error=False
         )
         log.warning(
-            "musicnn: no result after {:g} s for {}: restarted the Dask worker(s) "
+            "no result after {:g} s for {}: restarted the Dask worker(s) "
             "running it: {}",
             self.job_timeout,
             ", ".join(paths),

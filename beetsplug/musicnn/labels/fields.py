@@ -52,6 +52,8 @@ declaring one field crash beets, so the prefix is the namespace):
     Why the last analysis of the item failed, if it did.
 
 Everything here is pure: no I/O, no beets library, only ``beets.dbcore.types``.
+The plugin imports this module on every ``beet`` start, so NumPy and the
+calibration are imported by the functions that compute, not here.
 """
 
 from __future__ import annotations
@@ -60,13 +62,17 @@ import difflib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import numpy as np
 from beets.dbcore import types
 
-from ..engine.models import MODELS, PIPELINE_VERSION, get_model
+from ..engine.models import MODELS, PIPELINE_VERSION, fast_windows, get_model
 from . import genres, moods
-from .calibration import Calibration, default_calibration, normal_cdf
+
+if TYPE_CHECKING:  # NumPy and the calibration load with a run, not with beets
+    import numpy as np
+
+    from .calibration import Calibration
 
 PREFIX = "musicnn_"
 GENRE_FIELD = "musicnn_genre"
@@ -119,11 +125,13 @@ def analysis_version(
     patch overlap (overlapping patches change the song-level means) and, in
     fast mode only, the patch budget (``"1:msd:overlap=0:patches=16"``: a
     sampled analysis is an estimate, so a later full analysis must replace
-    it). A share of 1 is left out, so the versions of configurations without
-    shares are those of earlier releases, and their libraries are not
-    analysed again. The backend is left out: ONNX Runtime and Essentia agree
-    to about 2e-6, far below the 4 decimals stored, so switching backends
-    must not re-analyse a library.
+    it), with the windows of each model that has a share
+    (``"1:msd+mtt/0.34:overlap=0:patches=48,mtt=24"``,
+    ``models.fast_windows``). A share of 1 is left out, so the versions of
+    configurations without shares are those of earlier releases, and their
+    libraries are not analysed again. The backend is left out: ONNX Runtime
+    and Essentia agree to about 2e-6, far below the 4 decimals stored, so
+    switching backends must not re-analyse a library.
     """
     keys = {get_model(m).key for m in models}
     ordered = [key for key in MODELS if key in keys]
@@ -143,6 +151,11 @@ def analysis_version(
         if patch_budget < 1:
             raise ValueError(f"patch_budget must be >= 1, not {patch_budget}")
         version += f":patches={int(patch_budget)}"
+        # A model with a share hears windows of its own patches (fast mode
+        # before took them from the budget's: other numbers, another name).
+        for key in ordered:
+            if shares.get(key, 1.0) < 1.0:
+                version += f",{key}={fast_windows(patch_budget, shares[key])}"
     return version
 
 
@@ -502,6 +515,10 @@ def derive_fields(
         or the mood rules abstain). Version, labels, date and error fields are
         the caller's.
     """
+    import numpy as np
+
+    from .calibration import default_calibration, normal_cdf
+
     calibration = calibration or default_calibration()
     enabled = [get_model(m).key for m in settings.models]
     raw = {
@@ -559,6 +576,8 @@ def labels_revision(
     """
     import hashlib  # here: only runs need it, not every `beet` start
     import json
+
+    from .calibration import default_calibration
 
     calibration = calibration or default_calibration()
     description = {

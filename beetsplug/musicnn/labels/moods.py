@@ -29,10 +29,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from ..engine.models import get_model
+
+if TYPE_CHECKING:  # only in annotations: fields.py loads with every `beet`
+    import numpy as np
 
 #: The valence-like moods, by model (MSD only: MTT has no emotion tags).
 VALENCE_MOODS: dict[str, tuple[str, ...]] = {

@@ -72,7 +72,7 @@ class ImportAnalyser:
                 if isinstance(exc, BackendError)
                 else "cannot use the Dask cluster"
             )
-            log.warning("musicnn: {}, not analysing: {}", cause, exc)
+            log.warning("{}, not analysing: {}", cause, exc)
             return
         saver = ResultSaver(
             self.lib,
@@ -84,7 +84,7 @@ class ImportAnalyser:
             for outcome in outcomes:
                 saver.add(outcome)
                 for note in outcome.notes:
-                    log.debug("musicnn: {}: {}", outcome.job.path, note)
+                    log.debug("{}: {}", outcome.job.path, note)
         self.analysed.update(o.job.item_id for o in outcomes if o.analysis)
 
     def files_settled(self, items: list[Item]) -> None:

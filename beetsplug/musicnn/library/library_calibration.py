@@ -4,9 +4,9 @@
 song-level scores in the library's result store (no audio is decoded) and
 saves it beside the library database as ``<library stem>.musicnn-calibration.
 json`` (``library.db`` -> ``library.musicnn-calibration.json``). With the
-setting ``calibration: library`` the strengths are then percentiles against
-the user's own library ("happier than 90 % of *your* music") rather than
-against the shipped reference corpus.
+default setting ``calibration: auto`` (or ``library``) the strengths are then
+percentiles against the user's own library ("happier than 90 % of *your*
+music") rather than against the shipped reference corpus.
 
 A fit on too few tracks moves strengths with every new album: below
 :data:`MIN_ITEMS` analysed items ``--calibrate`` refuses, saying how many
@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from beets import logging
 from beets.ui import UserError
 
 from ..labels.calibration import Calibration, default_calibration
@@ -30,12 +31,14 @@ from ..labels.fields import model_versions
 if TYPE_CHECKING:
     from .store import ResultStore
 
+log = logging.getLogger("beets.musicnn")
+
 #: Replaces the library file's suffix: ``library.db`` ->
 #: ``library.musicnn-calibration.json``.
 CALIBRATION_SUFFIX = ".musicnn-calibration.json"
-#: Where strengths come from: the shipped reference corpus, or the library's
-#: own fit.
-SOURCES = ("shipped", "library")
+#: Where strengths come from: the library's own fit when there is one, else
+#: the shipped reference corpus (``auto``); or either, pinned.
+SOURCES = ("auto", "shipped", "library")
 #: Fewest analysed items ``--calibrate`` fits on. Measured with
 #: bench/bench_calibration_stability.py on 400 real tracks (docs/fields.md):
 #: fitted on 300 tracks drawn from them, even the worst 10 % of 20 fits kept
@@ -122,10 +125,47 @@ def fit_library(
     return Calibration(fitted.stats, provenance)
 
 
+def calibration_in_force(
+    source: str, library_path: str | bytes | PathLike, models: Iterable[str]
+) -> tuple[Calibration, str]:
+    """The calibration in force for ``source`` and where it comes from.
+
+    ``auto`` is the library's own calibration once ``--calibrate`` has
+    fitted one, so that a fit takes effect at once, and the shipped one
+    before; a fitted file that cannot serve (unreadable, or fitted before a
+    model was added) leaves ``auto`` on the shipped calibration, with a
+    warning that says to fit again, rather than stopping every command.
+
+    Returns
+    -------
+    (Calibration, str)
+        The calibration, and ``shipped`` or ``library``.
+
+    Raises
+    ------
+    UserError
+        As :func:`load_calibration` for a pinned ``library``.
+    """
+    models = tuple(models)
+    if source != "auto":
+        return load_calibration(source, library_path, models), source
+    path = calibration_path(library_path)
+    if path is None or not path.is_file():
+        return default_calibration(), "shipped"
+    try:
+        return load_calibration("library", library_path, models), "library"
+    except UserError as problem:
+        log.warning(
+            "{}; using the shipped calibration until then",
+            str(problem).removeprefix("musicnn: "),
+        )
+        return default_calibration(), "shipped"
+
+
 def load_calibration(
     source: str, library_path: str | bytes | PathLike, models: Iterable[str]
 ) -> Calibration:
-    """The calibration in force for ``source`` (``shipped`` or ``library``).
+    """The calibration of a pinned ``source`` (``shipped`` or ``library``).
 
     Raises
     ------

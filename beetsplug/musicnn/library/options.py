@@ -34,7 +34,7 @@ class RunOptions:
     write: bool = False
     #: The calibration in force; ``None``: the shipped one.
     calibration: Calibration | None = None
-    #: Where it comes from: ``shipped`` or ``library``.
+    #: Where it comes from: ``shipped`` or ``library`` (``auto`` resolved).
     calibration_source: str = "shipped"
 
     @property

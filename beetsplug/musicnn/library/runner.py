@@ -89,7 +89,7 @@ def analyse_selection(
             if summary.left > 0:
                 summary.time_budget = budget.seconds
         for note in sorted(pool.priority_notes if pool is not None else ()):
-            log.debug("musicnn: worker priority: {}", note)
+            log.debug("worker priority: {}", note)
         log.debug("{}", summary.time_text())
     summary.wall_seconds = time.monotonic() - started
     return summary
@@ -151,7 +151,7 @@ def _count(summary: RunSummary, progress: Progress, outcome: Outcome) -> None:
     if outcome.notes and log.isEnabledFor(logging.DEBUG):
         progress.close()  # the next advance draws it again, below the notes
         for note in outcome.notes:
-            log.debug("musicnn: {}: {}", outcome.job.path, note)
+            log.debug("{}: {}", outcome.job.path, note)
     if outcome.analysis is not None:
         if DAMAGED_FRAMES in outcome.notes:
             summary.damaged += 1

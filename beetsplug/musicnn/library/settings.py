@@ -18,6 +18,7 @@ from beets import ui
 from ..engine.models import DEFAULT_PATCH_BUDGET, MODELS, get_model
 from ..executors.jobs import AnalysisSettings, SettingError
 from ..labels import fields
+from .config_keys import unknown_entry_key
 from .library_calibration import SOURCES as CALIBRATIONS
 from .options import RunOptions
 
@@ -54,9 +55,10 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "fast": False,
     "fast_patches": DEFAULT_PATCH_BUDGET,
     "threshold": fields.DEFAULT_THRESHOLD,
-    # Strengths against the shipped reference corpus, or against this
-    # library (`beet musicnn --calibrate` fits it).
-    "calibration": "shipped",
+    # Strengths against this library once `beet musicnn --calibrate` has
+    # fitted it, else against the shipped reference corpus (auto); or
+    # pinned to either (shipped, library).
+    "calibration": "auto",
     # Tags that get a musicnn_<model>_<tag> field: names, "all" or "default".
     "scores": ["default"],
     # Also put musicnn_genre into the genre tag (item.genres) and
@@ -134,8 +136,8 @@ class Settings:
     nice: bool = True
     #: Seconds after which a run starts no new file; ``None``: no limit.
     max_time: float | None = None
-    #: ``shipped`` or ``library`` (``library_calibration.SOURCES``).
-    calibration: str = "shipped"
+    #: ``auto``, ``shipped`` or ``library`` (``library_calibration.SOURCES``).
+    calibration: str = "auto"
 
     @classmethod
     def from_config(
@@ -201,14 +203,14 @@ class Settings:
     def run_options(
         self, *, write: bool, library_path: str | bytes | None = None
     ) -> RunOptions:
-        """What a run needs; with ``calibration: library``, the calibration
-        fitted beside the library at ``library_path`` (a ``UserError`` if
-        there is none)."""
-        calibration = None
+        """What a run needs; with ``calibration: library`` (or ``auto`` once
+        fitted), the calibration fitted beside the library at
+        ``library_path`` (a ``UserError`` for ``library`` if there is none)."""
+        calibration, source = None, "shipped"
         if self.calibration != "shipped":
-            from .library_calibration import load_calibration
+            from .library_calibration import calibration_in_force
 
-            calibration = load_calibration(
+            calibration, source = calibration_in_force(
                 self.calibration, library_path or ":memory:", self.models
             )
         return RunOptions(
@@ -218,7 +220,7 @@ class Settings:
             write_mood=self.write_mood,
             write=write,
             calibration=calibration,
-            calibration_source=self.calibration,
+            calibration_source=source,
         )
 
     def worker_count(self, jobs: int) -> int:
@@ -401,12 +403,13 @@ def parse_entries(
     for number, entry in enumerate(value, 1):
         if not isinstance(entry, dict):
             raise ConfigError(key, f"entry {number} is not a mapping")
-        unknown = set(entry) - set(keys)
+        unknown = unknown_entry_key(entry, keys, f"entry {number}")
+        if unknown:
+            raise ConfigError(key, unknown)
         missing = {name for name, needed in keys.items() if needed} - set(entry)
-        if unknown or missing:
-            problem = "unknown keys " if unknown else "missing "
-            names = ", ".join(sorted(unknown or missing))
-            raise ConfigError(key, f"entry {number}: {problem}{names}")
+        if missing:
+            names = ", ".join(sorted(missing))
+            raise ConfigError(key, f"entry {number}: missing {names}")
     return value
 
 

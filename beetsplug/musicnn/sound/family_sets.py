@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from beets import ui
 
+from ..library.matching import check_matched
 from ..library.selection import items_by_id
 from .playlists import PlaylistFormat, write_m3u
 
@@ -112,9 +113,7 @@ def analysed_or_fail(
     from .catalog import load_analysed
 
     selection = load_analysed(lib, store, model, query)
-    if not selection.matched:
-        where = f"matches {' '.join(query)!r}" if query else "is in the library"
-        raise ui.UserError(f"musicnn: no item {where}")
+    check_matched(selection.matched, query)
     if not len(selection.catalog):
         raise ui.UserError(
             f"musicnn: none of the {selection.matched:,} items is analysed yet "

@@ -32,6 +32,7 @@ from beets.dbcore.query import (
 )
 
 from ..library import selection
+from ..library.matching import check_matched
 from .playlists import PlaylistFormat, write_m3u
 
 if TYPE_CHECKING:
@@ -141,10 +142,7 @@ def make_radio(
 
     where = _parse(lib, request.where, "--where") if request.where else TrueQuery()
     seed_ids = _seed_ids(lib, request.seeds)
-    if not seed_ids:
-        raise ui.UserError(
-            f"musicnn: no item matches the seeds {' '.join(request.seeds)!r}"
-        )
+    check_matched(len(seed_ids), request.seeds)
     index = open_index(store, model)
     radio = Radio(seeds=len(seed_ids))
     seed_rows = index.rows_of(seed_ids)
