@@ -25,6 +25,7 @@ import pytest
 import test_plugin
 from beets import ui
 from beets.library import Item, Library
+from beets.logging import LegacyFormatter
 from beets.test.helper import ImportHelper
 from test_plugin import REPO_ROOT, MusicnnHelper
 from test_store import record
@@ -150,7 +151,10 @@ def warnings(caplog) -> Iterator[list[str]]:
     lines: list[str] = []
     with caplog.at_level(logging.WARNING, logger="beets"):
         yield lines
-    lines += [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    # As the user reads them: beets' formatter puts the logger's name
+    # ("musicnn: ") before each message of the plugin's logger.
+    shown = LegacyFormatter("%(legacy_prefix)s%(message)s")
+    lines += [shown.format(r) for r in caplog.records if r.levelno >= logging.WARNING]
 
 
 class TestDamagedAtOpen(RecoveryHelper):

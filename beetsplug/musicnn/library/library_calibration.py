@@ -21,14 +21,17 @@ from os import PathLike, fsdecode
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 from beets import logging
 from beets.ui import UserError
 
-from ..labels.calibration import Calibration, default_calibration
 from ..labels.fields import model_versions
 
+# settings.py reads SOURCES at plugin load, so NumPy (through
+# labels.calibration) is imported only by the functions that fit or load.
 if TYPE_CHECKING:
+    import numpy as np
+
+    from ..labels.calibration import Calibration
     from .store import ResultStore
 
 log = logging.getLogger("beets.musicnn")
@@ -102,6 +105,8 @@ def fit_library(
         With fewer than ``minimum`` (default :data:`MIN_ITEMS`) such items,
         saying how many there are.
     """
+    from ..labels.calibration import Calibration
+
     models = tuple(models)
     minimum = MIN_ITEMS if minimum is None else minimum
     count = count_fittable(store, models, versions)
@@ -146,6 +151,8 @@ def calibration_in_force(
     UserError
         As :func:`load_calibration` for a pinned ``library``.
     """
+    from ..labels.calibration import default_calibration
+
     models = tuple(models)
     if source != "auto":
         return load_calibration(source, library_path, models), source
@@ -173,6 +180,8 @@ def load_calibration(
         ``library`` without a fitted file, an unreadable file, or one fitted
         without a model now enabled: each says to run ``--calibrate``.
     """
+    from ..labels.calibration import Calibration, default_calibration
+
     if source == "shipped":
         return default_calibration()
     path = calibration_path(library_path)
