@@ -43,7 +43,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from make_labels_corpus import CORPUS, resolve
+from make_labels_corpus import CORPUS, EMOTIFY, resolve
 
 MANIFEST = Path(__file__).with_name("labels_corpus.tsv")
 CACHE = CORPUS / "cache"
@@ -56,9 +56,24 @@ def track_key(manifest_path: str) -> str:
 
 
 def read_manifest(manifest: Path = MANIFEST) -> list[dict]:
-    """The manifest's rows, as dicts of strings."""
+    """The manifest's rows, as dicts of strings.
+
+    Emotify's manifest (``file`` below its folder) reads as one of ours:
+    ``path`` = ``emotify:<file>``, ``package`` = the artist (the group of
+    grouped cross-validation), ``split`` = ``dev`` (the held-out part of
+    Emotify is not here).
+    """
     with manifest.open() as handle:
-        return list(csv.DictReader(handle, delimiter="\t"))
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    if manifest.resolve() == (EMOTIFY / "manifest.tsv").resolve():
+        for row in rows:
+            row.update(
+                path=f"emotify:{row['file']}",
+                package=row["artist"],
+                split="dev",
+                doubtful="1" if row["doubtful"] == "yes" else "0",
+            )
+    return rows
 
 
 def _native_loudness(path: Path) -> tuple[float, str]:

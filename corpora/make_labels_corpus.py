@@ -35,6 +35,8 @@ AUDIO = CORPUS / "audio"
 DERIVED = CORPUS / "derived"
 INVENTORY = CORPUS / "inventory.tsv"
 SHARED_AUDIO = Path("/work/shared/audio")
+#: Listener-annotated Magnatune excerpts (its README): genre and felt emotions.
+EMOTIFY = Path("/work/shared/emotify")
 AUDIO_GLOBS = ("*.ogg", "*.mp3", "*.flac", "*.opus", "*.wav")
 #: The columns of ``inventory.tsv``, one row per extracted audio file.
 INVENTORY_COLUMNS = (
@@ -334,8 +336,11 @@ def check(manifest: Path) -> int:
 
 
 def resolve(manifest_path: str, shared: Path | None = None) -> Path:
-    """The file a manifest path names (``shared:``, ``repo:`` or under /work/corpus)."""
+    """The file a manifest path names (``shared:``, ``emotify:``, ``repo:`` or
+    under /work/corpus)."""
     repo = Path(__file__).resolve().parents[1]
+    if manifest_path.startswith("emotify:"):
+        return EMOTIFY / manifest_path.removeprefix("emotify:")
     if shared is None:
         shared = Path("/work/shared/audio")
     if manifest_path.startswith("shared:"):
