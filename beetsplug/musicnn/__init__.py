@@ -6,7 +6,8 @@ a module imports only its own layer and those above it in this list
 
 - ``engine``: audio in, scores and embeddings out (no beets);
 - ``executors``: the engine on many files (local processes, Dask);
-- ``labels``: scores to beets fields (genre, mood, tags, calibration);
+- ``labels``: scores to beets fields (genre, moods, tags, calibration, the
+  learned heads);
 - ``library``: a run over a beets library, the configuration, the store;
 - ``sound``: similarity, the radio, families, playlists;
 - ``player``: playing them;

@@ -1,4 +1,5 @@
 """From scores to beets fields: ``fields`` (the field contract),
-``calibration`` (scores to strengths, with ``calibration.json``), ``genres``
+``calibration`` (scores to strengths, with ``calibration.json``), ``heads``
+(the learned genre-family and mood heads, with ``heads.json``), ``genres``
 (lastgenre's tree) and ``moods``.
 """
