@@ -195,7 +195,9 @@ def extract(package: str) -> Path:
         return target
     target.mkdir(parents=True, exist_ok=True)
     deb = find_deb(package)
-    tar = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
+    tar = subprocess.Popen(
+        ["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE
+    )
     patterns = [f"*{suffix}" for suffix in AUDIO_SUFFIXES] + ["*/copyright"]
     subprocess.run(
         ["tar", "-x", "-C", str(target), "--wildcards", *patterns],
@@ -363,7 +365,9 @@ def effect_rows() -> list[dict]:
 def check_rows() -> list[dict]:
     """Files kept out of fitting, reported on their own: sung, rapped lines."""
     rows = []
-    singer = extract(HEDGEWARS.name) / "usr/share/games/hedgewars/Data/Sounds/voices/Singer"
+    singer = (
+        extract(HEDGEWARS.name) / "usr/share/games/hedgewars/Data/Sounds/voices/Singer"
+    )
     for number, members in enumerate(chunk(sorted(singer.glob("*.ogg"))), 1):
         out = AUDIO / "check" / f"hedgewars-Singer_{number:02d}.flac"
         rows.append(
@@ -428,11 +432,9 @@ def build_audio(row: dict) -> str:
         language = row["group"].removeprefix("espeak-")
         _, voice, _, speed = row["reason"].split()[-4:]
         wav = out.with_suffix(".tmp.wav")
-        subprocess.run(
-            ["espeak-ng", "-v", voice, "-s", speed, "-w", str(wav)]
-            + [ESPEAK_TEXTS[language]],
-            check=True,
-        )
+        text = ESPEAK_TEXTS[language]
+        command = ["espeak-ng", "-v", voice, "-s", speed, "-w", str(wav), text]
+        subprocess.run(command, check=True)
         signal = audio.load_audio(wav, sr=16000).astype(np.float32)
         wav.unlink()
         soundfile.write(tmp, signal, 16000, format="FLAC")

@@ -1,0 +1,178 @@
+"""Measure the content detector: out-of-fold confusion, the shipped model, checks.
+
+For each variant of the shipped ``beetsplug/musicnn/labels/content.json``
+(``msd+mtt``, ``msd``, ``mtt``) this prints:
+
+1. the out-of-fold confusion (music / speech / effects) of grouped
+   cross-validation with the variant's own ``C`` and threshold
+   (``tools/fit_content.py``'s folds), with MTT on every patch and on the
+   default third of them, and speech recall per voice, effects recall per
+   package, music flagged per source;
+2. the shipped model applied through the plugin's own code
+   (:func:`beetsplug.musicnn.labels.content.content_of`) to every cached
+   track, fitted ones included (in-sample figures: an upper bound), and to the
+   checks kept out of fitting: lines sung a cappella, a rapped line, the
+   hip-hop tracks of the genre corpus;
+3. music with a spoken intro: each music track's patches with the patches of
+   a recorded speech file put in front (10 s, 20 s), averaged as the engine
+   averages them: how many tracks turn non-music.
+
+::
+
+    python corpora/eval_content.py
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tools"))
+sys.path.insert(0, str(HERE))
+
+from content_data import DEFAULT_MTT_SHARE, Example, load_examples  # noqa: E402
+from fit_content import OUT, SHARES, decisions, out_of_fold  # noqa: E402
+
+from beetsplug.musicnn.labels.content import (  # noqa: E402
+    CONTENTS,
+    MUSIC,
+    load_content_model,
+)
+
+
+def _ratio(hits: int, total: int) -> str:
+    return f"{hits}/{total} ({hits / total:.0%})" if total else "0/0"
+
+
+def print_confusion(labels: np.ndarray, predicted: np.ndarray) -> None:
+    print(f"    {'true/said':12s}" + "".join(f"{c:>9s}" for c in CONTENTS))
+    for true in CONTENTS:
+        mask = labels == true
+        if mask.any():
+            counts = [int(np.sum(predicted[mask] == c)) for c in CONTENTS]
+            print(f"    {true:12s}" + "".join(f"{n:9d}" for n in counts))
+
+
+def print_breakdown(examples: list[Example], predicted: np.ndarray) -> None:
+    by: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for example, said in zip(examples, predicted, strict=True):
+        if example.label == MUSIC:
+            name = example.source
+            hit = said != MUSIC  # flagged
+        else:
+            name = example.group
+            hit = said == example.label
+        by[(example.label, name)][0] += int(hit)
+        by[(example.label, name)][1] += 1
+    for label in CONTENTS:
+        what = "flagged" if label == MUSIC else "recalled"
+        parts = [
+            f"{name} {_ratio(*by[(lab, name)])}"
+            for lab, name in sorted(by)
+            if lab == label
+        ]
+        print(f"    {label} {what}: " + ", ".join(parts))
+
+
+def apply_shipped(examples: list[Example], share: float) -> tuple[np.ndarray, dict]:
+    """The shipped model's decisions through the plugin's code, per variant."""
+    model = load_content_model(OUT)
+    out = {}
+    for variant in model.variants:
+        said = []
+        for example in examples:
+            scores, embeddings = example.song_level(share)
+            keep = set(variant.models)
+            said.append(
+                model.decide(
+                    {m: v for m, v in scores.items() if m in keep},
+                    {m: v for m, v in embeddings.items() if m in keep},
+                )
+            )
+        out["+".join(variant.models)] = said
+    return out
+
+
+def spoken_intro(examples: list[Example], seconds: float) -> dict[str, list[int]]:
+    """Per variant: music tracks flagged once ``seconds`` of speech lead them."""
+    model = load_content_model(OUT)
+    speakers = [e for e in examples if e.group == "asterisk-en" and e.label == "speech"]
+    speech = max(speakers, key=lambda e: len(e.scores["msd"]))
+    n = round(seconds / 3)
+    out = {}
+    for variant in model.variants:
+        flagged = total = 0
+        for example in examples:
+            if example.label != MUSIC or len(example.scores["msd"]) < 20:
+                continue
+            scores, embeddings = {}, {}
+            for m in variant.models:
+                reps = -(-n // len(speech.scores[m]))
+                head_s = np.tile(speech.scores[m], (reps, 1))[:n]
+                head_e = np.tile(speech.embeddings[m].astype(np.float64), (reps, 1))[:n]
+                scores[m] = np.vstack([head_s, example.scores[m]]).mean(0)
+                embeddings[m] = np.vstack(
+                    [head_e, example.embeddings[m].astype(np.float64)]
+                ).mean(0)
+            flagged += model.decide(scores, embeddings).content != MUSIC
+            total += 1
+        out["+".join(variant.models)] = [flagged, total]
+    return out
+
+
+def main() -> int:
+    examples, missing = load_examples()
+    fitting = sorted((e for e in examples if e.label in CONTENTS), key=lambda e: e.key)
+    checks = [e for e in examples if e.label not in CONTENTS]
+    hiphop = [e for e in fitting if e.detail.startswith("hiphop_rnb")]
+    counts = Counter((e.source, e.label) for e in fitting)
+    print(f"{len(fitting)} tracks ({len(missing)} listed but not cached):")
+    print("  " + ", ".join(f"{s}/{lab} {n}" for (s, lab), n in sorted(counts.items())))
+    shipped = json.loads(OUT.read_text())
+    labels = np.array([e.label for e in fitting])
+    for variant in shipped["variants"]:
+        models = tuple(variant["models"])
+        name = "+".join(models)
+        cv = variant["cross_validated"]
+        print(f"\n== {name}: C={cv['C']}, threshold {variant['threshold']:.2f}")
+        oof = out_of_fold(fitting, models, cv["C"])
+        for share in SHARES:
+            predicted = decisions(*oof[share], variant["threshold"])
+            print(f"  out-of-fold, MTT on {share:.0%} of the patches:")
+            print_confusion(labels, predicted)
+            if share == DEFAULT_MTT_SHARE or "mtt" not in models:
+                print_breakdown(fitting, predicted)
+    for share in (DEFAULT_MTT_SHARE,):
+        print(f"\n== shipped model through content_of (MTT on {share:.0%}), in-sample")
+        for name, said in apply_shipped(fitting, share).items():
+            predicted = np.array([d.content for d in said])
+            print(f"  {name}:")
+            print_confusion(labels, predicted)
+            least = max(
+                d.margin for d, e in zip(said, fitting, strict=True) if e.label == MUSIC
+            )
+            print(f"    music: largest margin {least:.2f} (> 0 would flag)")
+    print("\n== checks (kept out of fitting), shipped model")
+    for name, said in apply_shipped(checks + hiphop, DEFAULT_MTT_SHARE).items():
+        rows = [
+            f"{e.label}:{Path(e.detail).stem}={d.content}({d.margin:+.1f})"
+            for e, d in zip(checks + hiphop, said, strict=True)
+        ]
+        print(f"  {name}: " + ", ".join(rows))
+    print("\n== music with a spoken intro (recorded English speech in front)")
+    for seconds in (9.0, 21.0):
+        flagged = spoken_intro(fitting, seconds)
+        print(
+            f"  {seconds:.0f} s: "
+            + ", ".join(f"{name} flagged {_ratio(*ft)}" for name, ft in flagged.items())
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
