@@ -45,6 +45,9 @@ SHARED_AUDIO = Path("/work/shared/audio")
 BUNDLED_MUSIC = REPO / "tests" / "data" / "music"
 EMOTIFY = Path("/work/shared/emotify")
 MODELS = ("msd", "mtt")
+HERE = Path(__file__).resolve().parent
+#: Most patches analysed of a calibration-corpus track (spread evenly).
+CALIBRATION_PATCHES = 48
 AUDIO_SUFFIXES = (".ogg", ".mp3", ".flac", ".wav", ".opus")
 
 
@@ -82,6 +85,34 @@ def music_sources(emotify: bool = False) -> list[tuple[str, Path]]:
     return sources
 
 
+def calibration_sources() -> list[tuple[str, Path]]:
+    """(source, file) of the calibration corpus's tracks outside the genre corpus.
+
+    The genre corpus's tracks are cached by ``cache_labels_corpus.py``; the
+    others (game music of the calibration corpus) are analysed here with at
+    most :data:`CALIBRATION_PATCHES` patches spread over the track (as
+    ``--fast`` does), interleaved by package so that a partial run covers
+    every package.
+    """
+    with (HERE / "calibration_corpus.tsv").open() as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    by_source: dict[str, list[tuple[str, Path]]] = {}
+    for row in rows:
+        cache = row["patch_cache"]
+        if cache and Path(cache).is_file():
+            continue
+        by_source.setdefault(row["source"], []).append(
+            (f"calibration:{row['path']}", Path(row["path"]))
+        )
+    queues = [by_source[name] for name in sorted(by_source)]
+    out = []
+    while any(queues):
+        for queue in queues:
+            if queue:
+                out.append(queue.pop(0))
+    return out
+
+
 def cached(source: str) -> Path | None:
     """The cache file of ``source`` here or in the label corpora's cache."""
     for folder in (CACHE, LABELS_CACHE):
@@ -91,15 +122,25 @@ def cached(source: str) -> Path | None:
     return None
 
 
-def analyse(source: str, path: Path, check: bool = False) -> str:
-    """Analyse one file and write its cache file; return a status."""
-    from beetsplug.musicnn.engine import audio, features
+def analyse(
+    source: str, path: Path, check: bool = False, budget: int | None = None
+) -> str:
+    """Analyse one file and write its cache file; return a status.
+
+    ``budget``: analyse at most that many patches, spread evenly
+    (:func:`sampling.choose_patches`), instead of all of them.
+    """
+    from beetsplug.musicnn.engine import audio, features, sampling
     from beetsplug.musicnn.engine.backends import load_backend
     from beetsplug.musicnn.engine.models import SAMPLE_RATE
 
     y = audio.load_audio(path, sr=SAMPLE_RATE)
     batch = features.patches(features.log_mel_spectrogram(y))
     out: dict[str, np.ndarray] = {}
+    if budget is not None and len(batch) > budget:
+        out["patches_of"] = np.int64(len(batch))
+        batch = batch[sampling.choose_patches(len(batch), budget)]
+        check = False
     for key in MODELS:
         prediction = load_backend("onnx", key, 1).predict(batch)
         out[f"{key}_scores"] = prediction.scores.astype(np.float32)
@@ -129,16 +170,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--content", action="store_true", help="the content corpus")
     parser.add_argument("--music", action="store_true", help="shared, bundled clips")
     parser.add_argument("--emotify", action="store_true", help="Emotify, if uncached")
+    parser.add_argument(
+        "--calibration", action="store_true", help="calibration tracks, 48 patches"
+    )
     args = parser.parse_args(argv)
     CACHE.mkdir(parents=True, exist_ok=True)
     sources = (content_sources() if args.content else []) + (
         music_sources(args.emotify) if args.music else []
     )
+    sources += calibration_sources() if args.calibration else []
     todo = [(source, path) for source, path in sources if cached(source) is None]
     print(f"{len(sources)} sources, {len(todo)} to analyse", flush=True)
     for number, (source, path) in enumerate(todo, 1):
         try:
-            status = analyse(source, path, check=number == 1)
+            budget = CALIBRATION_PATCHES if source.startswith("calibration:") else None
+            status = analyse(source, path, check=number == 1, budget=budget)
         except Exception as error:
             status = f"error: {error}"
         print(f"[{number}/{len(todo)}] {source}: {status}", flush=True)

@@ -128,7 +128,7 @@ def candidates() -> list[tuple[str, str, str, str, str]]:
         out.append(
             (
                 "calibration",
-                "calibration:" + row["patch_cache"],
+                f"calibration:{row['patch_cache']}|{row['path']}",
                 "music",
                 row["source"],
                 f"{row['family']}: {row['path']}",
@@ -152,8 +152,10 @@ def candidates() -> list[tuple[str, str, str, str, str]]:
 
 def _cache_file(key: str) -> Path | None:
     if key.startswith("calibration:"):
-        name = key.removeprefix("calibration:")
-        return Path(name) if name and Path(name).is_file() else None
+        patch_cache, path = key.removeprefix("calibration:").split("|", 1)
+        if patch_cache and Path(patch_cache).is_file():
+            return Path(patch_cache)
+        return cached(f"calibration:{path}")  # cache_content_corpus --calibration
     return cached(key)
 
 

@@ -10,7 +10,8 @@ re-derived without decoding audio.
 Method
 ------
 The shipped ``content.json`` holds, for each set of models a track may have
-been analysed with (``msd`` and ``mtt``; ``msd`` alone; ``mtt`` alone), a
+been analysed with (``msd`` and ``mtt``; ``msd`` alone; ``mtt`` alone; best
+first, the first one whose models a track has is used), a
 multinomial logistic regression over the standardised concatenation of, per
 model, the 200-d embedding and the logits of the 50 scores. It was fitted by
 ``tools/fit_content.py`` on recorded speech and game sound effects from Debian
@@ -132,9 +133,13 @@ class ContentModel:
         return cls(classes, variants, dict(data.get("provenance", {})))
 
     def variant_for(self, models: Sequence[str]) -> Variant | None:
-        """The variant using the most of ``models`` (all of its own), or None."""
-        usable = [v for v in self.variants if set(v.models) <= set(models)]
-        return max(usable, key=lambda v: len(v.models), default=None)
+        """The first variant (best first) whose models are all in ``models``.
+
+        ``tools/fit_content.py`` writes the variants best first by their
+        cross-validated figures, so a track analysed with both models may be
+        judged on one of them only, where that measured better.
+        """
+        return next((v for v in self.variants if set(v.models) <= set(models)), None)
 
     def decide(
         self,
