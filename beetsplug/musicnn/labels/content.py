@@ -180,15 +180,15 @@ class ContentModel:
         for block in variant.blocks:
             source = embeddings if block.kind == EMBEDDING else scores
             values = np.asarray(source[block.model], dtype=np.float64).ravel()
+            what = "embedding" if block.kind == EMBEDDING else "scores"
             if values.shape != (block.size,):
-                what = "embedding" if block.kind == EMBEDDING else "scores"
                 raise ValueError(
                     f"{block.model} {what} has shape {np.shape(source[block.model])},"
                     f" expected ({block.size},)"
                 )
             if not np.all(np.isfinite(values)):
                 bad = values[~np.isfinite(values)][0]
-                raise ValueError(f"{block.model} {block.kind} holds {bad}")
+                raise ValueError(f"{block.model} {what} holds {bad}")
             if block.kind == SCORE_LOGITS:
                 values = _logit(values)
             parts.append(values)
