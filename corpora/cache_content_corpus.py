@@ -113,6 +113,24 @@ def calibration_sources() -> list[tuple[str, Path]]:
     return out
 
 
+def labels_extra_sources() -> list[tuple[str, Path]]:
+    """(manifest path, file) of ``labels_corpus_extra.tsv``'s tracks on disk.
+
+    Keyed as ``cache_labels_corpus.py`` keys them (the manifest path), so
+    either cache serves; rows whose audio is not built yet are left out.
+    """
+    sys.path.insert(0, str(HERE))
+    from make_labels_corpus import resolve
+
+    with (HERE / "labels_corpus_extra.tsv").open() as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    return [
+        (row["path"], resolve(row["path"]))
+        for row in rows
+        if resolve(row["path"]).is_file()
+    ]
+
+
 def cached(source: str) -> Path | None:
     """The cache file of ``source`` here or in the label corpora's cache."""
     for folder in (CACHE, LABELS_CACHE):
@@ -171,6 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--music", action="store_true", help="shared, bundled clips")
     parser.add_argument("--emotify", action="store_true", help="Emotify, if uncached")
     parser.add_argument(
+        "--labels-extra", action="store_true", help="labels_corpus_extra.tsv's tracks"
+    )
+    parser.add_argument(
         "--calibration", action="store_true", help="calibration tracks, 48 patches"
     )
     args = parser.parse_args(argv)
@@ -178,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     sources = (content_sources() if args.content else []) + (
         music_sources(args.emotify) if args.music else []
     )
+    sources += labels_extra_sources() if args.labels_extra else []
     sources += calibration_sources() if args.calibration else []
     todo = [(source, path) for source, path in sources if cached(source) is None]
     print(f"{len(sources)} sources, {len(todo)} to analyse", flush=True)
