@@ -8,6 +8,7 @@ For each variant of the shipped ``beetsplug/musicnn/labels/content.json``
    (``tools/fit_content.py``'s folds), with MTT on every patch and on the
    default third of them, and speech recall per voice, effects recall per
    package, music flagged per source;
+   and the same when the threshold too is set without the fold it judges;
 2. the shipped model applied through the plugin's own code
    (:func:`beetsplug.musicnn.labels.content.content_of`) to every cached
    track, fitted ones included (in-sample figures: an upper bound), and to the
@@ -147,6 +148,17 @@ def main() -> int:
             print_confusion(labels, predicted)
             if share == DEFAULT_MTT_SHARE or "mtt" not in models:
                 print_breakdown(fitting, predicted)
+        held = cv["threshold_held_out_too"]
+        by_source = {
+            s: f"{a}/{b}" for s, (a, b) in held["music_flagged_by_source"].items()
+        }
+        print(
+            "  threshold also set without the judged fold: music flagged "
+            f"{_ratio(*held['music_flagged'])} "
+            f"{by_source}"
+            f", speech {_ratio(*held['speech_recall'])}"
+            f", effects {_ratio(*held['effects_recall'])}"
+        )
     for share in (DEFAULT_MTT_SHARE,):
         print(f"\n== shipped model through content_of (MTT on {share:.0%}), in-sample")
         for name, said in apply_shipped(fitting, share).items():
