@@ -70,11 +70,15 @@ class Example:
     embeddings: dict[str, np.ndarray]
     detail: str = ""
 
-    def song_level(self, mtt_share: float = 1.0) -> tuple[dict, dict]:
-        """Song-level scores and embeddings as the store keeps them.
+    def song_level(
+        self, mtt_share: float = 1.0, stored: bool = False
+    ) -> tuple[dict, dict]:
+        """Song-level scores and embeddings as the analysis gives them.
 
         ``mtt_share`` < 1 averages MTT over the patches the default analysis
         lets it hear (:func:`share_patches`), MSD over all of them.
+        ``stored``: rounded as the result store gives them back (scores
+        float32, embeddings float16).
         """
         scores, embeddings = {}, {}
         for model in MODELS:
@@ -85,6 +89,9 @@ class Example:
             embeddings[model] = (
                 self.embeddings[model][rows].astype(np.float64).mean(axis=0)
             )
+            if stored:
+                scores[model] = scores[model].astype(np.float32)
+                embeddings[model] = embeddings[model].astype(np.float16)
         return scores, embeddings
 
 

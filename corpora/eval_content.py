@@ -11,9 +11,10 @@ For each variant of the shipped ``beetsplug/musicnn/labels/content.json``
    and the same when the threshold too is set without the fold it judges;
 2. the shipped model applied through the plugin's own code
    (:func:`beetsplug.musicnn.labels.content.content_of`) to every cached
-   track, fitted ones included (in-sample figures: an upper bound), and to the
-   checks kept out of fitting: lines sung a cappella, a rapped line, the
-   hip-hop tracks of the genre corpus;
+   track's outputs rounded as the result store keeps them, fitted ones
+   included (in-sample figures: an upper bound), and to the checks kept out
+   of fitting: lines sung a cappella, a rapped line, the hip-hop tracks of
+   the genre corpus;
 3. music with a spoken intro: each music track's patches with the patches of
    a recorded speech file put in front (10 s, 20 s), averaged as the engine
    averages them: how many tracks turn non-music.
@@ -87,7 +88,7 @@ def apply_shipped(examples: list[Example], share: float) -> tuple[np.ndarray, di
     for variant in model.variants:
         said = []
         for example in examples:
-            scores, embeddings = example.song_level(share)
+            scores, embeddings = example.song_level(share, stored=True)
             keep = set(variant.models)
             said.append(
                 model.decide(

@@ -16,6 +16,7 @@ from beetsplug.musicnn.labels.content import (
     ContentModel,
     ContentModelError,
     content_of,
+    content_of_results,
     load_content_model,
 )
 
@@ -25,11 +26,12 @@ DEFAULT = {"models": ("msd", "mtt"), "patch_shares": {"mtt": 0.34}}
 
 
 def outputs(path: Path, models=("msd", "mtt"), **options):
-    """Song-level scores and embeddings of ``path``, as the store keeps them."""
+    """Song-level scores and embeddings of ``path``, as the store keeps them
+    (scores float32, embeddings float16 once read back)."""
     result = analyze(path, models, **options)
     return (
-        {m: result[m].scores for m in models},
-        {m: result[m].embedding for m in models},
+        {m: result[m].scores.astype(np.float32) for m in models},
+        {m: result[m].embedding.astype(np.float16) for m in models},
     )
 
 
@@ -53,6 +55,11 @@ def test_recorded_and_synthesised_speech_is_speech(clip, shipped):
 def test_speech_is_speech_with_msd_only(clip):
     scores, embeddings = outputs(clip, ("msd",))
     assert content_of(scores, embeddings) == "speech"
+
+
+def test_results_of_an_analysis_are_read_directly():
+    clip = sorted(SPEECH.glob("*.ogg"))[0]
+    assert content_of_results(analyze(clip, ("msd",)).results) == "speech"
 
 
 def test_the_bundled_music_is_music(bundled_music, shipped):

@@ -322,3 +322,23 @@ def content_of(
     """
     detector = model if model is not None else load_content_model()
     return detector.decide(scores, embeddings).content
+
+
+def content_of_results(
+    results: Mapping[str, Any], model: ContentModel | None = None
+) -> str:
+    """:func:`content_of` for results that carry ``scores`` and ``embedding``.
+
+    Parameters
+    ----------
+    results : mapping model key -> result
+        ``ModelResult`` (an analysis) or ``StoredResult`` (the result store)
+        of each model the track was analysed with.
+    model : ContentModel, optional
+        Default: the shipped detector.
+    """
+    return content_of(
+        {key: result.scores for key, result in results.items()},
+        {key: result.embedding for key, result in results.items()},
+        model,
+    )
