@@ -58,6 +58,8 @@ GAP_SECONDS = 0.4
 MIN_SECONDS = 8.0
 #: Most files concatenated per speaker (Asterisk has ~500 prompts a speaker).
 MAX_FILES_PER_GROUP = 12
+#: Single short prompts per Asterisk speaker checked as shipped.
+SHORT_CHECKS = 8
 #: Most sound effects per package, chosen evenly over the sorted file list.
 MAX_EFFECTS_PER_PACKAGE = 40
 
@@ -382,8 +384,14 @@ def effect_rows() -> list[dict]:
     return rows
 
 
+def rows_of_group(group: str) -> list[list[str]]:
+    """Member files of the speech rows of ``group`` (:func:`speech_rows`)."""
+    return [row["members"].split() for row in speech_rows() if row["group"] == group]
+
+
 def check_rows() -> list[dict]:
-    """Files kept out of fitting, reported on their own: sung, rapped lines."""
+    """Files kept out of fitting, reported on their own: sung and rapped lines,
+    single short prompts."""
     rows = []
     singer = (
         extract(HEDGEWARS.name) / "usr/share/games/hedgewars/Data/Sounds/voices/Singer"
@@ -401,6 +409,30 @@ def check_rows() -> list[dict]:
                 "members": " ".join(relative(m) for m in members),
             }
         )
+    for language, package in ASTERISK.items():
+        prompts = extract(package.name) / "usr/share/asterisk/sounds"
+        speaker = sorted(p for p in prompts.iterdir() if p.is_dir())[0]
+        files = [
+            p
+            for p in sorted(speaker.glob("*.g722"))
+            if not NOT_SPOKEN.search(p.stem) and p.stat().st_size > 0
+        ]
+        used = {m for row in rows_of_group(f"asterisk-{language}") for m in row}
+        unused = [p for p in files if relative(p) not in used]
+        step = max(1, len(unused) // SHORT_CHECKS)
+        for path in unused[::step][:SHORT_CHECKS]:
+            rows.append(
+                {
+                    "path": relative(path),
+                    "package": package.name,
+                    "licence": package.licence,
+                    "class": "check-short",
+                    "group": f"asterisk-{language}",
+                    "reason": "one short Asterisk prompt as shipped (not in the "
+                    "concatenated files; the speaker is)",
+                    "members": "",
+                }
+            )
     rap = extract("supertux-data") / "usr/share/games/supertux2/speech/tux_rap.ogg"
     rows.append(
         {
