@@ -171,12 +171,21 @@ def main() -> int:
             )
             print(f"    music: largest margin {least:.2f} (> 0 would flag)")
     print("\n== checks (kept out of fitting), shipped model")
-    for name, said in apply_shipped(checks + hiphop, DEFAULT_MTT_SHARE).items():
-        rows = [
-            f"{e.label}:{Path(e.detail).stem}={d.content}({d.margin:+.1f})"
-            for e, d in zip(checks + hiphop, said, strict=True)
-        ]
-        print(f"  {name}: " + ", ".join(rows))
+    listed = checks + hiphop
+    for name, said in apply_shipped(listed, DEFAULT_MTT_SHARE).items():
+        print(f"  {name}:")
+        for label in sorted({e.label for e in listed}):
+            pairs = [
+                (e, d) for e, d in zip(listed, said, strict=True) if e.label == label
+            ]
+            counts = Counter(d.content for _, d in pairs)
+            line = ", ".join(f"{c} {counts[c]}" for c in CONTENTS if counts[c])
+            if len(pairs) <= 6:
+                line += ": " + ", ".join(
+                    f"{Path(e.detail).stem}={d.content}({d.margin:+.1f})"
+                    for e, d in pairs
+                )
+            print(f"    {label} ({len(pairs)}): {line}")
     print("\n== music with a spoken intro (recorded English speech in front)")
     for seconds in (9.0, 21.0):
         flagged = spoken_intro(fitting, seconds)
