@@ -8,13 +8,16 @@ song-level 200-d embedding and the logits of the 50 song-level scores, exactly
 what the result store keeps. Then:
 
 1. Cross-validation grouped by voice / package / artist (:data:`N_SPLITS`
-   folds, ``GroupKFold``: no voice, package or artist is on both sides) gives
+   folds, :func:`folds`: no voice, package or artist is on both sides) gives
    every track an out-of-fold log-odds of non-music against music, both with
    MTT on every patch and with MTT on the default third of them.
 2. The variant's ``threshold`` is the highest out-of-fold log-odds of any music
-   track, plus :data:`MARGIN`: no music of the corpora is flagged out-of-fold,
-   with room to spare. The regularisation ``C`` is the one of :data:`C_GRID`
-   that then recalls the most speech and effects out-of-fold.
+   track, plus a margin: no music of the corpora is flagged out-of-fold, with
+   room to spare. The regularisation ``C`` is the one of :data:`C_GRID` that
+   recalls the most speech and effects out-of-fold with the smallest margin;
+   the margin is then the smallest of :data:`MARGINS` with which no music is
+   flagged even when the threshold, too, is set without the fold it judges
+   (:func:`held_out_threshold`): music of an unseen artist or package.
 3. The final model is fitted on everything; its weights, the threshold and the
    cross-validated figures go into the JSON, the variants best first (most
    speech and effects caught out-of-fold): ``content.py`` judges a track with
@@ -59,9 +62,10 @@ from beetsplug.musicnn.labels.content import (  # noqa: E402
 OUT = REPO / "beetsplug" / "musicnn" / "labels" / "content.json"
 VARIANTS = (("msd", "mtt"), ("msd",), ("mtt",))
 N_SPLITS = 5
-#: Log-odds kept between the most non-music-like music
-#: track out-of-fold and the threshold.
-MARGIN = 1.0
+#: Log-odds kept between the most non-music-like music track out-of-fold and
+#: the threshold: the first with which held-out thresholds flag no music.
+MARGINS = (1.0, 2.0, 3.0, 4.0, 6.0)
+MARGIN = MARGINS[0]
 C_GRID = (0.01, 0.03, 0.1, 0.3)
 #: MTT shares the out-of-fold figures are measured at (1: every patch).
 SHARES = (1.0, DEFAULT_MTT_SHARE)
@@ -194,20 +198,22 @@ def held_out_threshold(
     labels: np.ndarray,
     groups: np.ndarray,
     sources: np.ndarray,
+    margin: float = MARGIN,
+    share: float = DEFAULT_MTT_SHARE,
 ) -> dict:
     """Figures when the threshold, too, is set without the fold it judges.
 
     The shipped threshold is set on the out-of-fold log-odds of *all* music, so
     by construction it flags none of it; this says how it does on music whose
     group played no part in setting it: each fold is judged with the highest
-    log-odds of the other folds' music plus :data:`MARGIN`.
+    log-odds of the other folds' music plus ``margin``; MTT at ``share``.
     """
     music = labels == MUSIC
     predicted = np.empty(len(labels), dtype=object)
     for test in folds(groups, labels):
         others = np.setdiff1d(np.flatnonzero(music), test)
-        threshold = max(float(oof[s][0][others].max()) for s in SHARES) + MARGIN
-        odds, speech = oof[DEFAULT_MTT_SHARE]
+        threshold = max(float(oof[s][0][others].max()) for s in SHARES) + margin
+        odds, speech = oof[share]
         predicted[test] = decisions(odds[test], speech[test], threshold)
     return figures(labels, predicted.astype(str), sources)
 
@@ -232,9 +238,25 @@ def fit_variant(examples: list[Example], models: tuple[str, ...]) -> tuple[dict,
         if best is None or caught > best[0]:
             best = (caught, c, threshold, oof)
     _, c, threshold, oof = best
-    report = {"C": c, "margin": MARGIN, "threshold": round(threshold, 6)}
     groups = np.array([e.group for e in examples])
-    report["threshold_held_out_too"] = held_out_threshold(oof, labels, groups, sources)
+    trials = {}
+    for margin in MARGINS:
+        trials[margin] = [
+            held_out_threshold(oof, labels, groups, sources, margin, share)
+            for share in SHARES
+        ]
+        if all(t["music_flagged"][0] == 0 for t in trials[margin]):
+            break
+    threshold += margin - MARGIN
+    report = {"C": c, "margin": margin, "threshold": round(threshold, 6)}
+    report["threshold_held_out_too"] = trials[margin][SHARES.index(DEFAULT_MTT_SHARE)]
+    report["margins_tried"] = {
+        str(m): {
+            k: t[SHARES.index(DEFAULT_MTT_SHARE)][k]
+            for k in ("music_flagged", "speech_recall", "effects_recall")
+        }
+        for m, t in trials.items()
+    }
     for share in SHARES:
         predicted = decisions(*oof[share], threshold)
         report[f"out_of_fold_mtt_share_{share}"] = figures(labels, predicted, sources)
