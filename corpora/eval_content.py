@@ -141,7 +141,17 @@ def main() -> int:
         models = tuple(variant["models"])
         name = "+".join(models)
         cv = variant["cross_validated"]
-        print(f"\n== {name}: C={cv['C']}, threshold {variant['threshold']:.2f}")
+        print(
+            f"\n== {name}: C={cv['C']}, margin {cv['margin']}, "
+            f"threshold {variant['threshold']:.2f}"
+        )
+        for margin, held in cv["margins_tried"].items():
+            print(
+                f"  held-out thresholds, margin {margin}: music flagged "
+                f"{_ratio(*held['music_flagged'])}, speech "
+                f"{_ratio(*held['speech_recall'])}, effects "
+                f"{_ratio(*held['effects_recall'])}"
+            )
         oof = out_of_fold(fitting, models, cv["C"])
         for share in SHARES:
             predicted = decisions(*oof[share], variant["threshold"])
