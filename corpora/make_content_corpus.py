@@ -219,6 +219,7 @@ def extract(package: str) -> Path:
     subprocess.run(
         ["tar", "-x", "-C", str(target), "--wildcards", *patterns],
         stdin=tar.stdout,
+        stderr=subprocess.DEVNULL,  # "Not found in archive" for unused patterns
         check=False,  # tar exits 2 when one pattern matches nothing
     )
     if tar.wait() != 0:
