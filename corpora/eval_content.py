@@ -43,6 +43,7 @@ from fit_content import OUT, SHARES, decisions, out_of_fold  # noqa: E402
 from beetsplug.musicnn.labels.content import (  # noqa: E402
     CONTENTS,
     MUSIC,
+    ContentModel,
     load_content_model,
 )
 
@@ -81,11 +82,17 @@ def print_breakdown(examples: list[Example], predicted: np.ndarray) -> None:
         print(f"    {label} {what}: " + ", ".join(parts))
 
 
+def alone(model: ContentModel, variant) -> ContentModel:
+    """``model`` with only ``variant``: judge every track with that variant."""
+    return ContentModel(model.classes, (variant,), model.provenance)
+
+
 def apply_shipped(examples: list[Example], share: float) -> tuple[np.ndarray, dict]:
     """The shipped model's decisions through the plugin's code, per variant."""
-    model = load_content_model(OUT)
+    shipped = load_content_model(OUT)
     out = {}
-    for variant in model.variants:
+    for variant in shipped.variants:
+        model = alone(shipped, variant)
         said = []
         for example in examples:
             scores, embeddings = example.song_level(share, stored=True)
@@ -102,12 +109,13 @@ def apply_shipped(examples: list[Example], share: float) -> tuple[np.ndarray, di
 
 def spoken_intro(examples: list[Example], seconds: float) -> dict[str, list[int]]:
     """Per variant: music tracks flagged once ``seconds`` of speech lead them."""
-    model = load_content_model(OUT)
+    shipped = load_content_model(OUT)
     speakers = [e for e in examples if e.group == "asterisk-en" and e.label == "speech"]
     speech = max(speakers, key=lambda e: len(e.scores["msd"]))
     n = round(seconds / 3)
     out = {}
-    for variant in model.variants:
+    for variant in shipped.variants:
+        model = alone(shipped, variant)
         flagged = total = 0
         for example in examples:
             if example.label != MUSIC or len(example.scores["msd"]) < 20:
@@ -180,6 +188,9 @@ def main() -> int:
                 d.margin for d, e in zip(said, fitting, strict=True) if e.label == MUSIC
             )
             print(f"    music: largest margin {least:.2f} (> 0 would flag)")
+    order = " > ".join("+".join(v["models"]) for v in shipped["variants"])
+    print(f"  (variants best first: {order}; a track analysed with both models")
+    print("  is judged by the first one its models allow)")
     print("\n== checks (kept out of fitting), shipped model")
     listed = checks + hiphop
     for name, said in apply_shipped(listed, DEFAULT_MTT_SHARE).items():
