@@ -23,8 +23,10 @@ what the result store keeps. Then:
    speech and effects caught out-of-fold): ``content.py`` judges a track with
    the first variant whose models it has.
 
-Same caches, same JSON (no randomness; the date is that of the newest cache
-file used)::
+Needs scikit-learn (the ``report`` extra, part of ``dev`` and ``bench``); the
+plugin applies the result with NumPy only. Same caches, same JSON (no
+randomness; the date is that of the newest cache file used; checked: a refit
+gives a byte-identical file)::
 
     python tools/fit_content.py [--out beetsplug/musicnn/labels/content.json]
 """
