@@ -118,7 +118,9 @@ def report(name: str, total: int, seconds: float, first: float, last: float,
     )
 
 
-def synthetic_outcome(item_id: int, path: str, rng: np.random.Generator) -> Outcome:
+def synthetic_outcome(
+    item_id: int, path: str, rng: np.random.Generator, models=MODELS
+) -> Outcome:
     results = {
         model: ModelResult(
             model=model,
@@ -126,7 +128,7 @@ def synthetic_outcome(item_id: int, path: str, rng: np.random.Generator) -> Outc
             embedding=rng.standard_normal(EMBEDDING_SIZE, dtype=np.float32),
             n_patches=80,
         )
-        for model in MODELS
+        for model in models
     }
     return Outcome(Job(item_id, path), Analysis(path, 240.0, results))
 

@@ -23,6 +23,7 @@ from beetsplug.musicnn.labels.fields import (
     tag_label,
 )
 from beetsplug.musicnn.labels.genres import canonical_genre
+from beetsplug.musicnn.labels.moods import LISTENER_MOODS
 from beetsplug.musicnn.library.settings import DEFAULT_CONFIG
 
 ALL_MODELS = FieldSettings(models=("msd", "mtt"))
@@ -167,7 +168,7 @@ def test_bundled_clips_get_genre_mood_and_tags(bundled_clip_scores):
     """Runs wherever the repository is: the clips shipped with the tests."""
     genre_names = {canonical_genre(tag_label(t))
                    for tags in GENRE_TAGS.values() for t in tags}
-    mood_labels = {tag_label(t) for t in MOOD_TAGS["msd"]}
+    mood_labels = set(LISTENER_MOODS)
     energy_words = {"loud", "quiet", "fast", "slow"}
     kinds = set()
     for scores in bundled_clip_scores.values():

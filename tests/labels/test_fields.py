@@ -6,7 +6,7 @@ from beets.dbcore import types
 from beets.dbcore.query import DateQuery, NumericQuery
 
 from beetsplug.musicnn.engine.models import MODELS, MSD, MTT
-from beetsplug.musicnn.labels import fields
+from beetsplug.musicnn.labels import fields, heads
 from beetsplug.musicnn.labels.calibration import default_calibration
 from beetsplug.musicnn.labels.fields import (
     DEFAULT_SCORES,
@@ -61,7 +61,10 @@ def test_constants():
 def test_item_types_declare_every_score_and_the_metadata():
     declared = fields.item_types()
     assert all(name.startswith("musicnn_") for name in declared)
-    assert len(declared) == len(MSD.tags) + len(MTT.tags) + 8
+    moods = fields.MOOD_STRENGTH_FIELDS.values()
+    assert len(declared) == len(MSD.tags) + len(MTT.tags) + len(moods) + 8
+    for name in moods:  # musicnn_mood_calm:0.8.. works
+        assert declared[name].query is NumericQuery
     happy = declared["musicnn_msd_happy"]
     assert isinstance(happy, types.Float)
     assert happy.query is NumericQuery  # musicnn_msd_happy:0.9.. works
@@ -182,7 +185,8 @@ class TestDeriveFields:
         results = reference_scores()
         settings = FieldSettings(threshold=0.9)
         derived = derive_fields(results, settings)
-        assert set(derived) == set(settings.stored_fields())
+        moods = set(fields.MOOD_STRENGTH_FIELDS.values())
+        assert set(derived) == set(settings.stored_fields()) | moods
         for key, tag in DEFAULT_SCORES:
             assert derived[score_field(key, tag)] == pytest.approx(0.5, abs=1e-3)
         assert derived["musicnn_tags"] == ""  # nothing stands out
@@ -192,7 +196,9 @@ class TestDeriveFields:
             msd={"happy": 2.5, "jazz": 1.5, "sad": 1.0, "rock": -1.0},
             mtt={"classical": 2.0, "fast": 0.5},
         )
-        derived = derive_fields(results, FieldSettings(threshold=0.9))
+        # The tag rules (they decide where no head applies).
+        derived = derive_fields(results, FieldSettings(threshold=0.9),
+                                head_set=heads.NO_HEADS)
         assert derived["musicnn_genre"] == "Classical"
         assert derived["musicnn_mood"] == "happy"
         assert derived["musicnn_tags"] == "happy; classical; jazz"
@@ -225,7 +231,7 @@ class TestDeriveFields:
     def test_only_enabled_models_count(self):
         results = reference_scores(mtt={"classical": 4.0}, msd={"blues": 3.0})
         settings = FieldSettings.from_config(None, 0.9, ["msd"])
-        derived = derive_fields(results, settings)
+        derived = derive_fields(results, settings, head_set=heads.NO_HEADS)
         assert derived["musicnn_genre"] == "Blues"
         assert derived["musicnn_energy"] == ""  # energy is MTT's
         assert not any(name.startswith("musicnn_mtt_") for name in derived)

@@ -126,6 +126,48 @@ class TestLabelsWithoutDecoding(MusicnnHelper):
         )
 
 
+class TestListenerMoods(MusicnnHelper):
+    """The seven learned mood strengths, typed and queryable, and what an
+    upgrade to them costs: nothing decoded."""
+
+    def test_every_analysed_item_has_seven_mood_strengths(self, bundled_music):
+        items = [self.add_file(path) for path in sorted(bundled_music.glob("*.ogg"))]
+        self.musicnn()
+        for item in map(self.item, items):
+            felt = {mood: item[name] for mood, name in
+                    fields.MOOD_STRENGTH_FIELDS.items()}
+            assert all(isinstance(v, float) and 0 <= v <= 1 for v in felt.values())
+            clearest = max(felt, key=felt.__getitem__)
+            assert item[fields.MOOD_FIELD] in ("", clearest) or (
+                item[fields.GENRE_FIELD] in ("Heavy Metal", "Hard Rock"))
+        # Typed fields: a range query and a numeric sort, as for the tags.
+        calm = fields.MOOD_STRENGTH_FIELDS["calm"]
+        values = sorted(self.item(i)[calm] for i in items)
+        middle = values[len(values) // 2]
+        found = {item.id for item in self.lib.items(f"{calm}:{middle}..")}
+        assert found == {i.id for i in items if self.item(i)[calm] >= middle}
+        ordered = [item[calm] for item in self.lib.items(f"{calm}-")]
+        assert ordered == sorted(values, reverse=True)
+
+    def test_labels_of_the_release_before_the_heads_are_re_derived(self, excerpts):
+        """An item labelled by the tag rules alone (labels revision 3, no
+        mood strengths) gets the learned labels from the store."""
+        items = [self.add_file(clip) for clip in excerpts[:2]]
+        self.musicnn()
+        for item in map(self.item, items):
+            for name in fields.MOOD_STRENGTH_FIELDS.values():
+                del item[name]
+            item[fields.LABELS_FIELD] = "3:shipped:000000000000"
+            item.store()
+            break_audio_keeping_mtime(item.path)
+        output = self.musicnn()
+        assert "analysed 0 tracks" in output
+        assert "re-derived the labels of 2 from stored results" in output
+        for item in map(self.item, items):
+            assert set(fields.MOOD_STRENGTH_FIELDS.values()) <= set(item.keys())
+            assert fields.ERROR_FIELD not in item
+
+
 class TestLibraryCalibration(MusicnnHelper):
     def calibration_file(self) -> Path:
         return library_calibration.calibration_path(self.lib.path)

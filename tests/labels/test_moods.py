@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from beetsplug.musicnn.engine.models import MODELS
-from beetsplug.musicnn.labels import moods
+from beetsplug.musicnn.labels import heads, moods
 from beetsplug.musicnn.labels.fields import FieldSettings, derive_fields
 from tests.labels.test_fields import reference_scores
 
@@ -93,16 +93,22 @@ class TestEnergy:
         assert moods.energy({"msd": strengths()["msd"]}) == ""
 
 
+def tag_rules(scores, settings):
+    return derive_fields(scores, settings, head_set=heads.NO_HEADS)
+
+
 class TestDerivedFields:
+    """The tag rules' moods, which decide where no mood head applies."""
+
     def test_a_typical_track_gets_no_mood_and_no_energy(self):
-        derived = derive_fields(reference_scores(), BOTH)
+        derived = tag_rules(reference_scores(), BOTH)
         assert derived["musicnn_mood"] == derived["musicnn_energy"] == ""
 
     def test_metal_never_gets_a_calm_or_happy_mood(self):
         metal = reference_scores(msd={"metal": 3.0, "happy": 2.5, "Mellow": 0.0},
                                  mtt={"metal": 3.0, "loud": 2.5, "quiet": -2.0,
                                       "classical": -2.0})
-        derived = derive_fields(metal, BOTH)
+        derived = tag_rules(metal, BOTH)
         assert derived["musicnn_genre"] == "Heavy Metal"
         assert derived["musicnn_mood"] == ""
         assert derived["musicnn_energy"] == "loud"
@@ -110,7 +116,7 @@ class TestDerivedFields:
     def test_real_clips_abstain_where_two_moods_tie(self, bundled_clip_scores):
         """The Frozen Bubble intro (synth pop) is as sexy as it is catchy and
         party: no mood, but clearly loud and fast."""
-        derived = derive_fields(
+        derived = tag_rules(
             bundled_clip_scores["lebidan_frozen_bubble_intro.ogg"], BOTH
         )
         assert derived["musicnn_mood"] == ""
@@ -118,7 +124,7 @@ class TestDerivedFields:
 
     def test_real_clips_name_clear_moods(self, shared_clip_scores):
         named = {
-            clip: derive_fields(scores, BOTH)
+            clip: tag_rules(scores, BOTH)
             for clip, scores in shared_clip_scores.items()
         }
         assert named["joram_moments_of_clarity.mp3"]["musicnn_energy"] == "loud fast"

@@ -96,6 +96,20 @@ def test_progress_line_shows_rate_eta_and_last_failure():
     assert "last failed: broken.mp3 (file is empty)" in line
 
 
+def test_progress_line_names_a_step_other_than_the_analysis():
+    clock = FakeClock()
+    progress = Progress(
+        50_000, io.StringIO(), enabled=False, clock=clock,
+        what="labels from stored results",
+    )
+    clock.now += 6
+    for _ in range(1_000):
+        progress.advance()
+    line = progress.line()
+    assert line.startswith("musicnn: labels from stored results 1,000/50,000 (2%)")
+    assert "10,000.0 tracks/min" in line and "ETA 4m 54s" in line
+
+
 def test_progress_redraws_in_place_and_erases_itself_on_a_terminal():
     clock = FakeClock()
     stream = Terminal()

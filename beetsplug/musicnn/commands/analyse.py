@@ -18,6 +18,7 @@ from beets import logging, ui
 
 from ..engine.models import MODELS
 from ..library.matching import check_matched
+from ..library.progress import Progress
 from ..library.rederive import rederive, relabel
 from ..library.runner import analyse_selection
 from ..library.selection import all_item_ids, max_item_id, select
@@ -37,6 +38,8 @@ log = logging.getLogger("beets.musicnn")
 
 
 #: ``beet musicnn``: its line in ``beet help``, and its ``-h`` usage.
+#: What the progress line says while labels are re-derived from the store.
+RELABEL_STEP = "labels from stored results"
 ANALYSE_HELP = "tag items by their sound with the MusicNN networks"
 ANALYSE_USAGE = """beet musicnn [options] [QUERY]
 Analyse the items matching QUERY (all without one) that are not up to date."""
@@ -148,7 +151,8 @@ def run(plugin: Musicnn, lib: Library, opts: optparse.Values, args: list[str]) -
         return
     options = settings.run_options(write=write, library_path=lib.path)
     if opts.rederive:
-        counts = rederive(lib, args, options, store)
+        with Progress(len(lib.items(args)), what=RELABEL_STEP) as progress:
+            counts = rederive(lib, args, options, store, progress)
         check_matched(counts.updated + counts.missing, args)
         ui.print_(
             f"musicnn: updated the fields of {counts.updated:,} items from "
@@ -170,11 +174,17 @@ def run(plugin: Musicnn, lib: Library, opts: optparse.Values, args: list[str]) -
             f"{stale:,} would get their labels re-derived from stored results."
         )
         return
-    # Labels first: it takes seconds, and an interrupted scan keeps them.
-    relabelled = relabel(lib, selection.stale_labels, options, store).updated
-    relabelled += relabel(
-        lib, selection.results_current, options, store, version=options.version
-    ).updated
+    # Labels first: it takes seconds (minutes after an upgrade of a large
+    # library, hence the progress line), and an interrupted scan keeps them.
+    stale = len(selection.stale_labels) + len(selection.results_current)
+    with Progress(stale, what=RELABEL_STEP) as progress:
+        relabelled = relabel(
+            lib, selection.stale_labels, options, store, progress=progress
+        ).updated
+        relabelled += relabel(
+            lib, selection.results_current, options, store,
+            version=options.version, progress=progress,
+        ).updated
     summary = analyse_selection(lib, selection, settings, options, store)
     summary.relabelled = relabelled
     # A nightly run that stops at its time limit still prunes: it may

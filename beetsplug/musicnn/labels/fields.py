@@ -16,19 +16,27 @@ declaring one field crash beets, so the prefix is the namespace):
     instead.
 ``musicnn_genre`` (string)
     MusicNN's genre in beets' genre vocabulary (:mod:`.genres`: ``Rock``,
-    ``Heavy Metal``, ``Hip Hop``, ``Classical``...), by :func:`genre_tag`:
-    a genre whose raw score reaches its :data:`GENRE_OVERRIDES` floor wins
+    ``Heavy Metal``, ``Hip Hop``, ``Classical``...). A learned head
+    (:mod:`.heads`) decides the *family* -- classical, electronic, rock, or
+    another -- (:func:`head_family`) and :func:`genre_tag` picks the genre
+    within it from the tags; see :data:`HEAD_FAMILY_ROOTS`. Without a head
+    for the enabled models (``models: [mtt]``), the tag rule alone: a
+    genre whose raw score reaches its :data:`GENRE_OVERRIDES` floor wins
     outright (MTT's ``classical`` at 0.04); otherwise, of the *plausible*
-    genres — the tags of :data:`GENRE_TAGS` (of the enabled models) whose raw
-    score is at least :data:`GENRE_PLAUSIBLE` of the best raw genre score —
-    the one with the highest calibrated strength. A genre is a category the
-    track belongs to, so the model must believe it (raw score); among its
-    leading candidates the most distinctive one wins. The constants were
-    chosen on the dev split of the label corpus and measured once on its
-    test split (``docs/labels.md``, "What would reach the targets").
+    genres -- the tags of :data:`GENRE_TAGS` (of the enabled models) whose
+    raw score is at least :data:`GENRE_PLAUSIBLE` of the best raw genre
+    score -- the one with the highest calibrated strength. Measured in
+    ``docs/labels.md``.
+``musicnn_mood_<mood>`` (float, 0..1)
+    Seven moods that follow what listeners feel (:data:`MOOD_STRENGTH_FIELDS`:
+    joyful, calm, sad, powerful, tense, tender, nostalgic), each a learned
+    head's estimate of the share of listeners who would feel it, as a
+    strength: the share of the fitting corpus estimated lower.
 ``musicnn_mood`` (string)
-    A valence-like mood (``happy``, ``sad``, ``mellow``...) when the evidence
-    is strong, else empty (:func:`.moods.valence_mood`).
+    The clearest of those seven (:func:`.moods.clearest_mood`), or empty
+    when none stands out. Without a mood head for the enabled models, a
+    valence-like MSD mood (``happy``, ``sad``, ``mellow``...) when the
+    evidence is strong (:func:`.moods.valence_mood`).
 ``musicnn_energy`` (string)
     Loudness and tempo poles with clear evidence (``loud``, ``quiet slow``...;
     needs the ``mtt`` model), else empty (:func:`.moods.energy`).
@@ -67,7 +75,7 @@ from typing import TYPE_CHECKING
 from beets.dbcore import types
 
 from ..engine.models import MODELS, PIPELINE_VERSION, fast_windows, get_model
-from . import genres, moods
+from . import genres, heads, moods
 
 if TYPE_CHECKING:  # NumPy and the calibration load with a run, not with beets
     import numpy as np
@@ -87,7 +95,7 @@ ERROR_FIELD = "musicnn_error"
 #: Bump when the *code* that turns scores into fields changes what it writes.
 #: Changes of the rule constants, tables, settings and calibration are seen
 #: by :func:`labels_revision` without a bump.
-LABELS_VERSION = 3
+LABELS_VERSION = 4
 #: A genre is a candidate for ``musicnn_genre`` if its raw score is at least this
 #: share of the best raw score among the genres. 0.75 was chosen on the dev
 #: split of the label corpus (``docs/labels.md``): at 0.5 a genre the model
@@ -101,6 +109,21 @@ GENRE_PLAUSIBLE = 0.75
 #: corpus (``indian``, ``folk``, ``ambient`` for an orchestra with world
 #: instruments). 0.04 was chosen on the dev split (``docs/labels.md``).
 GENRE_OVERRIDES: tuple[tuple[str, str, float], ...] = (("mtt", "classical", 0.04),)
+#: The seven listener moods' strengths (0..1, :mod:`.heads`), by mood.
+MOOD_STRENGTH_FIELDS: dict[str, str] = {
+    mood: f"{MOOD_FIELD}_{mood}" for mood in moods.LISTENER_MOODS
+}
+#: The lastgenre roots that the genre head's families may name: within its
+#: family the tags choose the genre (``Heavy Metal`` and ``Indie Pop`` are
+#: rock in lastgenre's tree). ``other`` is every family the head was not
+#: fitted on (pop among them: the only "pop" with a source-stated genre is
+#: Emotify's, whose files are tagged alternative rock, so it is fitted as
+#: rock): the tags decide among all but classical.
+HEAD_FAMILY_ROOTS: dict[str, tuple[str, ...] | None] = {
+    "electronic": ("Electronic",),
+    "rock": ("Rock",),
+    "other": None,
+}
 #: Separator of ``musicnn_tags``.
 TAGS_SEPARATOR = "; "
 #: Default calibrated strength a tag needs to enter ``musicnn_tags``: stronger
@@ -304,6 +327,8 @@ def item_types() -> dict[str, types.Type]:
             declared[score_field(spec.key, tag)] = types.Float(4)
     declared[GENRE_FIELD] = types.STRING
     declared[MOOD_FIELD] = types.STRING
+    for name in MOOD_STRENGTH_FIELDS.values():
+        declared[name] = types.Float(4)
     declared[ENERGY_FIELD] = types.STRING
     declared[TAGS_FIELD] = types.STRING
     declared[VERSION_FIELD] = types.STRING
@@ -432,7 +457,9 @@ class FieldSettings:
         )
 
     def stored_fields(self) -> tuple[str, ...]:
-        """The fields :func:`derive_fields` fills (others are left unset)."""
+        """The fields :func:`derive_fields` fills without heads (others are
+        left unset); with a mood head it also fills
+        :data:`MOOD_STRENGTH_FIELDS`."""
         return (
             *(score_field(m, t) for m, t in self.scores),
             GENRE_FIELD, MOOD_FIELD, ENERGY_FIELD, TAGS_FIELD,
@@ -452,7 +479,10 @@ class FieldSettings:
 
 
 def genre_tag(
-    z_scores: Mapping[str, np.ndarray], raw: Mapping[str, np.ndarray]
+    z_scores: Mapping[str, np.ndarray],
+    raw: Mapping[str, np.ndarray],
+    *,
+    family: str | None = None,
 ) -> str | None:
     """The label of ``musicnn_genre``'s tag (before :func:`genres.canonical_genre`).
 
@@ -462,37 +492,75 @@ def genre_tag(
     times the best raw genre score, the one with the highest calibrated
     z-score (ties: the higher raw score). Measured in ``docs/labels.md``.
 
+    With ``family`` (the genre head's verdict), the rule runs within that
+    family instead: ``classical`` is ``Classical``; ``electronic`` and
+    ``rock`` choose among the genres under their :data:`HEAD_FAMILY_ROOTS`
+    (their root's name when the tags name none of them); ``other`` chooses
+    among every genre but classical, without the overrides.
+
     Parameters
     ----------
     z_scores, raw : mapping model key -> (n_tags,) array
         Calibrated z-scores and raw song-level scores of the enabled models.
+    family : str, optional
+        A genre head's family (``classical``, ``electronic``, ``rock``,
+        ``other``).
 
     Returns
     -------
     str or None
         None when no enabled model has genre tags.
     """
-    for key, tag, floor in GENRE_OVERRIDES:
-        if key in raw and raw[key][get_model(key).tags.index(tag)] >= floor:
-            return tag_label(tag)
+    if family == "classical":
+        return "classical"
+    if family is None:
+        for key, tag, floor in GENRE_OVERRIDES:
+            if key in raw and raw[key][get_model(key).tags.index(tag)] >= floor:
+                return tag_label(tag)
+    roots = HEAD_FAMILY_ROOTS.get(family) if family else None
     candidates = []  # (calibrated z, raw, label)
     for key, values in z_scores.items():
         tags = get_model(key).tags
         for tag in GENRE_TAGS.get(key, ()):
+            root = genres.family(genres.canonical_genre(tag_label(tag)))
+            if family and (root == "Classical" or (roots and root not in roots)):
+                continue
             index = tags.index(tag)
             candidates.append(
                 (float(values[index]), float(raw[key][index]), tag_label(tag))
             )
     if not candidates:
-        return None
+        return roots[0].lower() if roots else None
     floor = GENRE_PLAUSIBLE * max(raw_score for _, raw_score, _ in candidates)
     return max((c for c in candidates if c[1] >= floor), key=lambda c: (c[0], c[1]))[2]
+
+
+def head_family(
+    probabilities: Mapping[str, float],
+    rules: Mapping[str, float],
+    tag_genre: str | None,
+) -> str:
+    """The genre family from the genre head's probabilities: the likeliest,
+    except that the tag rule's ``classical`` stands when the head gives
+    classical at least ``rules["classical_support"]``.
+
+    The head alone misses orchestral game scores unlike any it was fitted
+    on; the tag rule alone calls quiet rock, pop and electronic music
+    classical. The support the head must give was chosen by grouped
+    cross-validation (``tools/fit_heads.py``).
+    """
+    family = max(probabilities, key=probabilities.__getitem__)
+    support = rules.get("classical_support", 2.0)
+    if tag_genre == "classical" and probabilities.get("classical", 0.0) >= support:
+        return "classical"
+    return family
 
 
 def derive_fields(
     results: Mapping[str, np.ndarray],
     settings: FieldSettings,
     calibration: Calibration | None = None,
+    head_set: heads.HeadSet | None = None,
 ) -> dict[str, object]:
     """The flexible fields of one item from its song-level scores.
 
@@ -505,6 +573,11 @@ def derive_fields(
     settings : FieldSettings
     calibration : Calibration, optional
         Defaults to the shipped one.
+    head_set : heads.HeadSet, optional
+        The learned heads (:mod:`.heads`) that decide the genre family and
+        the seven listener moods; defaults to the shipped ones. With
+        :data:`heads.NO_HEADS` (or no head for the enabled models) the genre
+        and the mood come from the tags alone, as before the heads.
 
     Returns
     -------
@@ -536,11 +609,31 @@ def derive_fields(
             index = get_model(key).tags.index(tag)
             fields[score_field(key, tag)] = round(float(values[key][index]), 4)
 
-    label = genre_tag(z_scores, raw)
+    head_set = head_set or heads.shipped_heads()
+    chosen = {
+        name: head
+        for name in ("genre", "moods")
+        if (head := head_set.choose(name, enabled)) is not None
+    }
+    learned = {name: head.apply(raw) for name, head in chosen.items()}
+    family = None
+    if probabilities := learned.get("genre"):
+        family = head_family(
+            probabilities, chosen["genre"].rules, genre_tag(z_scores, raw)
+        )
+    label = genre_tag(z_scores, raw, family=family)
     genre = genres.canonical_genre(label) if label else ""
     fields[GENRE_FIELD] = genre
     lineage = genres.lineage(genre) if genre else []
-    fields[MOOD_FIELD] = moods.valence_mood(strengths, lineage, settings.mood_rules)
+    if felt := learned.get("moods"):
+        floor = chosen["moods"].rules["mood_floor"]
+        for mood, value in felt.items():
+            fields[MOOD_STRENGTH_FIELDS[mood]] = round(value, 4)
+        fields[MOOD_FIELD] = moods.clearest_mood(felt, floor, lineage)
+    else:
+        fields[MOOD_FIELD] = moods.valence_mood(
+            strengths, lineage, settings.mood_rules
+        )
     fields[ENERGY_FIELD] = moods.energy(strengths, settings.mood_rules)
 
     by_label: dict[str, float] = {}
@@ -559,6 +652,7 @@ def labels_revision(
     calibration: Calibration | None = None,
     calibration_source: str = "shipped",
     extra: Mapping[str, object] | None = None,
+    head_set: heads.HeadSet | None = None,
 ) -> str:
     """The ``musicnn_labels`` of fields derived with these settings, e.g.
     ``"3:shipped:3f9a0c1d2e4b"``.
@@ -569,10 +663,10 @@ def labels_revision(
     :data:`LABELS_VERSION`, where the calibration comes from, and a digest
     of everything else that decides the fields: the genre and mood tables
     and rules, the aliases, the settings (``scores``, ``threshold``...), the
-    calibration's content and ``extra`` (e.g. ``write_genre``). A change of
-    any of them — an upgrade that tunes a rule, a new calibration, a new
-    ``threshold`` — makes every item's labels stale, so the next run
-    re-derives them by itself.
+    calibration's content, the learned heads and ``extra`` (e.g.
+    ``write_genre``). A change of any of them — an upgrade that tunes a
+    rule, a new calibration, a new ``threshold`` — makes every item's labels
+    stale, so the next run re-derives them by itself.
     """
     import hashlib  # here: only runs need it, not every `beet` start
     import json
@@ -592,6 +686,9 @@ def labels_revision(
         "tags_separator": TAGS_SEPARATOR,
         "settings": settings.describe(),
         "calibration": calibration.fingerprint,
+        "heads": (head_set or heads.shipped_heads()).fingerprint,
+        "listener_forbidden": moods.LISTENER_FORBIDDEN,
+        "head_families": HEAD_FAMILY_ROOTS,
         "extra": dict(extra or {}),
     }
     text = json.dumps(description, sort_keys=True, default=list)

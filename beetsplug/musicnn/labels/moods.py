@@ -36,6 +36,20 @@ from ..engine.models import get_model
 if TYPE_CHECKING:  # only in annotations: fields.py loads with every `beet`
     import numpy as np
 
+#: The seven moods that follow listeners (``musicnn_mood_<name>``), each the
+#: GEMS emotion whose share of listeners it was fitted on (Emotify's
+#: annotations; ``tools/fit_heads.py``). GEMS' amazement and solemnity are
+#: left out: they are rarely felt apart from the others.
+LISTENER_MOODS: dict[str, str] = {
+    "joyful": "joyful_activation",
+    "calm": "calmness",
+    "sad": "sadness",
+    "powerful": "power",
+    "tense": "tension",
+    "tender": "tenderness",
+    "nostalgic": "nostalgia",
+}
+
 #: The valence-like moods, by model (MSD only: MTT has no emotion tags).
 VALENCE_MOODS: dict[str, tuple[str, ...]] = {
     "msd": ("happy", "sad", "Mellow", "chill", "party", "sexy", "beautiful", "catchy"),
@@ -166,6 +180,42 @@ def valence_mood(
     if best >= rules.mood_min_strength and best - runner_up >= rules.mood_min_margin:
         return label
     return ""
+
+
+#: Listener moods never given to a genre (and its children): metal is not
+#: heard as calm, joyful or tender, nor hard rock as calm or tender, and the
+#: heads, fitted on four genres without metal, must not say so.
+LISTENER_FORBIDDEN: dict[str, frozenset[str]] = {
+    "Heavy Metal": frozenset({"calm", "joyful", "tender"}),
+    "Hard Rock": frozenset({"calm", "tender"}),
+}
+
+
+def clearest_mood(
+    felt: Mapping[str, float], floor: float, genre_lineage: Iterable[str] = ()
+) -> str:
+    """``musicnn_mood`` from the seven listener moods: the strongest allowed
+    one when its strength reaches ``floor``, else ``""``.
+
+    Parameters
+    ----------
+    felt : mapping mood -> strength (0..1)
+        The learned mood strengths (:data:`LISTENER_MOODS`), each the share of
+        the fitting corpus whose predicted share of listeners is lower.
+    floor : float
+        The strength the clearest mood needs (fitted with the mood head:
+        ``tools/fit_heads.py`` chooses it out of fold).
+    genre_lineage : iterable of str
+        ``musicnn_genre`` and its parents, for :data:`LISTENER_FORBIDDEN`.
+    """
+    forbidden: set[str] = set()
+    for genre in genre_lineage:
+        forbidden |= LISTENER_FORBIDDEN.get(genre, frozenset())
+    allowed = [(value, mood) for mood, value in felt.items() if mood not in forbidden]
+    if not allowed:
+        return ""
+    value, mood = max(allowed)
+    return mood if value >= floor else ""
 
 
 def energy(strengths: Mapping[str, np.ndarray], rules: MoodRules = MoodRules()) -> str:

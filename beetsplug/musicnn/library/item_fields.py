@@ -27,6 +27,7 @@ FIXED_FIELDS = frozenset(
         fields.MOOD_FIELD,
         fields.ENERGY_FIELD,
         fields.TAGS_FIELD,
+        *fields.MOOD_STRENGTH_FIELDS.values(),
         fields.VERSION_FIELD,
         fields.LABELS_FIELD,
         fields.ANALYZED_FIELD,
@@ -63,7 +64,9 @@ def label_fields(results: Mapping[str, Any], options: RunOptions) -> dict[str, A
     energy, tags) and the labels revision they were derived under."""
     derived = dict(
         fields.derive_fields(
-            scores_by_model(results), options.field_settings, options.calibration
+            scores_by_model(results),
+            options.field_settings,
+            options.calibration,
         )
     )
     derived[fields.LABELS_FIELD] = options.labels

@@ -160,8 +160,9 @@ class Progress:
     """A one-line, self-overwriting progress display on a terminal.
 
     ``done/total``, throughput in tracks per minute, the estimated time left
-    and the last file that failed. Silent when ``stream`` is not a terminal,
-    so pipes and cron mails get only the summary.
+    and the last file that failed; ``what`` names the step when it is not
+    the analysis (``"labels from stored results"``). Silent when ``stream``
+    is not a terminal, so pipes and cron mails get only the summary.
     """
 
     def __init__(
@@ -171,8 +172,10 @@ class Progress:
         *,
         enabled: bool | None = None,
         clock: Callable[[], float] = time.monotonic,
+        what: str = "",
     ) -> None:
         self.total = total
+        self.what = what
         self.stream = sys.stderr if stream is None else stream
         self.enabled = _is_terminal(self.stream) if enabled is None else enabled
         self.clock = clock
@@ -197,7 +200,8 @@ class Progress:
         now = self.clock() if now is None else now
         elapsed = now - self.started
         percent = 100 * self.done / self.total if self.total else 100.0
-        text = f"musicnn: {self.done:,}/{self.total:,} ({percent:.0f}%)"
+        step = f"{self.what} " if self.what else ""
+        text = f"musicnn: {step}{self.done:,}/{self.total:,} ({percent:.0f}%)"
         if self.done and elapsed > 0:
             per_minute = 60 * self.done / elapsed
             left = (self.total - self.done) * elapsed / self.done

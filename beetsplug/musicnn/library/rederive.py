@@ -25,6 +25,7 @@ from .item_fields import (
     store_item,
 )
 from .options import RunOptions
+from .progress import Progress
 from .saving import BATCH_SIZE
 from .selection import items_by_id, iter_items
 
@@ -45,11 +46,17 @@ class RederiveCounts:
 
 
 def rederive(
-    lib: Library, query: Sequence[str], options: RunOptions, store: ResultStore
+    lib: Library,
+    query: Sequence[str],
+    options: RunOptions,
+    store: ResultStore,
+    progress: Progress | None = None,
 ) -> RederiveCounts:
     """Recompute the fields of the matching items from the stored results,
     e.g. after a change of ``scores`` or ``threshold``; no audio is decoded."""
-    return rederive_items(lib, iter_items(lib, query), options, store)
+    return rederive_items(
+        lib, iter_items(lib, query), options, store, progress=progress
+    )
 
 
 def relabel(
@@ -59,12 +66,15 @@ def relabel(
     store: ResultStore,
     *,
     version: str | None = None,
+    progress: Progress | None = None,
 ) -> RederiveCounts:
     """Re-derive the fields of the items ``ids`` (their labels are stale,
     see ``selection.select``) from the store; no audio is decoded. With
     ``version``, the items also take that ``musicnn_version``: their stored
     results are all current for it (a model was removed from the run)."""
-    return rederive_items(lib, items_by_id(lib, ids), options, store, version)
+    return rederive_items(
+        lib, items_by_id(lib, ids), options, store, version, progress=progress
+    )
 
 
 def rederive_items(
@@ -73,12 +83,17 @@ def rederive_items(
     options: RunOptions,
     store: ResultStore,
     version: str | None = None,
+    *,
+    progress: Progress | None = None,
 ) -> RederiveCounts:
     """Re-derive the fields of ``items`` from the store, saved in batches
-    (and give them ``version``, if one is given)."""
+    (and give them ``version``, if one is given); each item advances
+    ``progress``."""
     counts = RederiveCounts()
     batch: list[tuple[Item, tuple]] = []
     for item in items:
+        if progress is not None:
+            progress.advance()
         stored = store.get(item.id)
         results = {model: stored.get(model) for model in options.models}
         if any(result is None for result in results.values()):
