@@ -62,7 +62,7 @@ def test_item_types_declare_every_score_and_the_metadata():
     declared = fields.item_types()
     assert all(name.startswith("musicnn_") for name in declared)
     moods = fields.MOOD_STRENGTH_FIELDS.values()
-    assert len(declared) == len(MSD.tags) + len(MTT.tags) + len(moods) + 8
+    assert len(declared) == len(MSD.tags) + len(MTT.tags) + len(moods) + 9
     for name in moods:  # musicnn_mood_calm:0.8.. works
         assert declared[name].query is NumericQuery
     happy = declared["musicnn_msd_happy"]
@@ -72,8 +72,8 @@ def test_item_types_declare_every_score_and_the_metadata():
     analysed = declared["musicnn_analyzed"]
     assert isinstance(analysed, types.DateType)
     assert analysed.query is DateQuery  # musicnn_analyzed:2026-11.. works
-    for name in ("musicnn_genre", "musicnn_mood", "musicnn_tags", "musicnn_version",
-                 "musicnn_error"):
+    for name in ("musicnn_genre", "musicnn_content", "musicnn_mood", "musicnn_tags",
+                 "musicnn_version", "musicnn_error"):
         assert isinstance(declared[name], types.String)
     assert set(fields.all_fields()) == set(declared)
 
@@ -161,8 +161,8 @@ def test_settings_validate():
     assert settings.scores == (("msd", "happy"), ("mtt", "fast"))
     assert settings.models == ("msd", "mtt")
     assert settings.stored_fields() == (
-        "musicnn_msd_happy", "musicnn_mtt_fast", "musicnn_genre", "musicnn_mood",
-        "musicnn_energy", "musicnn_tags",
+        "musicnn_msd_happy", "musicnn_mtt_fast", "musicnn_genre", "musicnn_content",
+        "musicnn_mood", "musicnn_energy", "musicnn_tags",
     )
 
 

@@ -168,6 +168,28 @@ class TestListenerMoods(MusicnnHelper):
             assert fields.ERROR_FIELD not in item
 
 
+class TestContent(MusicnnHelper):
+    """Spoken word beside music in a real library: what it is, and no music
+    words for it."""
+
+    def test_speech_gets_no_genre_and_no_mood(self, bundled_music):
+        speech_folder = bundled_music.parent / "speech"
+        speech = [self.add_file(p) for p in sorted(speech_folder.glob("*.ogg"))]
+        music = [self.add_file(p) for p in sorted(bundled_music.glob("*.ogg"))]
+        self.config["musicnn"]["write_genre"] = True
+        self.musicnn()
+        for item in map(self.item, speech):
+            assert item[fields.CONTENT_FIELD] == "speech"
+            assert item[fields.GENRE_FIELD] == item[fields.MOOD_FIELD] == ""
+            assert item.genres == []
+            assert not set(fields.MOOD_STRENGTH_FIELDS.values()) & set(item.keys())
+        for item in map(self.item, music):
+            assert item[fields.CONTENT_FIELD] == "music"
+            assert item[fields.GENRE_FIELD]
+        listed = {item.id for item in self.lib.items("musicnn_content:music")}
+        assert listed == {item.id for item in music}
+
+
 class TestLibraryCalibration(MusicnnHelper):
     def calibration_file(self) -> Path:
         return library_calibration.calibration_path(self.lib.path)

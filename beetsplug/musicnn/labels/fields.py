@@ -27,6 +27,11 @@ declaring one field crash beets, so the prefix is the namespace):
     raw score is at least :data:`GENRE_PLAUSIBLE` of the best raw genre
     score -- the one with the highest calibrated strength. Measured in
     ``docs/labels.md``.
+``musicnn_content`` (string)
+    ``music``, ``speech`` (spoken word) or ``effects`` (sound effects), by
+    the content detector (:mod:`.content`) from the scores and embeddings.
+    Speech and effects get no genre, no mood and no energy (their tags
+    stay), so ``musicnn_content:music`` leaves them out of playlists.
 ``musicnn_mood_<mood>`` (float, 0..1)
     Seven moods that follow what listeners feel (:data:`MOOD_STRENGTH_FIELDS`:
     joyful, calm, sad, powerful, tense, tender, nostalgic), each a learned
@@ -75,7 +80,7 @@ from typing import TYPE_CHECKING
 from beets.dbcore import types
 
 from ..engine.models import MODELS, PIPELINE_VERSION, fast_windows, get_model
-from . import genres, heads, moods
+from . import content, genres, heads, moods
 
 if TYPE_CHECKING:  # NumPy and the calibration load with a run, not with beets
     import numpy as np
@@ -84,6 +89,7 @@ if TYPE_CHECKING:  # NumPy and the calibration load with a run, not with beets
 
 PREFIX = "musicnn_"
 GENRE_FIELD = "musicnn_genre"
+CONTENT_FIELD = "musicnn_content"
 MOOD_FIELD = "musicnn_mood"
 ENERGY_FIELD = "musicnn_energy"
 TAGS_FIELD = "musicnn_tags"
@@ -326,6 +332,7 @@ def item_types() -> dict[str, types.Type]:
         for tag in spec.tags:
             declared[score_field(spec.key, tag)] = types.Float(4)
     declared[GENRE_FIELD] = types.STRING
+    declared[CONTENT_FIELD] = types.STRING
     declared[MOOD_FIELD] = types.STRING
     for name in MOOD_STRENGTH_FIELDS.values():
         declared[name] = types.Float(4)
@@ -462,7 +469,7 @@ class FieldSettings:
         :data:`MOOD_STRENGTH_FIELDS`."""
         return (
             *(score_field(m, t) for m, t in self.scores),
-            GENRE_FIELD, MOOD_FIELD, ENERGY_FIELD, TAGS_FIELD,
+            GENRE_FIELD, CONTENT_FIELD, MOOD_FIELD, ENERGY_FIELD, TAGS_FIELD,
         )
 
     def describe(self) -> dict:
@@ -561,8 +568,9 @@ def derive_fields(
     settings: FieldSettings,
     calibration: Calibration | None = None,
     head_set: heads.HeadSet | None = None,
+    embeddings: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, object]:
-    """The flexible fields of one item from its song-level scores.
+    """The flexible fields of one item from its song-level outputs.
 
     Parameters
     ----------
@@ -578,6 +586,10 @@ def derive_fields(
         the seven listener moods; defaults to the shipped ones. With
         :data:`heads.NO_HEADS` (or no head for the enabled models) the genre
         and the mood come from the tags alone, as before the heads.
+    embeddings : mapping model key -> (200,) array, optional
+        The song-level embeddings, which the content detector
+        (:mod:`.content`) reads beside the scores. Without them the track
+        counts as music.
 
     Returns
     -------
@@ -609,6 +621,18 @@ def derive_fields(
             index = get_model(key).tags.index(tag)
             fields[score_field(key, tag)] = round(float(values[key][index]), 4)
 
+    kind = content.MUSIC
+    if embeddings is not None:
+        kind = content.content_of(
+            raw, {key: embeddings[key] for key in raw if key in embeddings}
+        )
+    fields[CONTENT_FIELD] = kind
+    if kind != content.MUSIC:
+        # Spoken word and sound effects: MusicNN's genres and moods would be
+        # music words for what is not music.
+        fields[GENRE_FIELD] = fields[MOOD_FIELD] = fields[ENERGY_FIELD] = ""
+        fields[TAGS_FIELD] = tags_field(strengths, settings)
+        return fields
     head_set = head_set or heads.shipped_heads()
     chosen = {
         name: head
@@ -635,7 +659,13 @@ def derive_fields(
             strengths, lineage, settings.mood_rules
         )
     fields[ENERGY_FIELD] = moods.energy(strengths, settings.mood_rules)
+    fields[TAGS_FIELD] = tags_field(strengths, settings)
+    return fields
 
+
+def tags_field(strengths: Mapping[str, np.ndarray], settings: FieldSettings) -> str:
+    """``musicnn_tags``: every tag whose strength reaches the threshold,
+    strongest first, each label once, at most ``max_tags``."""
     by_label: dict[str, float] = {}
     for key, vector in strengths.items():
         for tag, value in zip(get_model(key).tags, vector.tolist(), strict=True):
@@ -643,8 +673,7 @@ def derive_fields(
             if value >= settings.threshold and value > by_label.get(label, -1.0):
                 by_label[label] = value
     ranked = sorted(by_label, key=lambda label: (-by_label[label], label))
-    fields[TAGS_FIELD] = TAGS_SEPARATOR.join(ranked[: settings.max_tags])
-    return fields
+    return TAGS_SEPARATOR.join(ranked[: settings.max_tags])
 
 
 def labels_revision(
@@ -687,6 +716,7 @@ def labels_revision(
         "settings": settings.describe(),
         "calibration": calibration.fingerprint,
         "heads": (head_set or heads.shipped_heads()).fingerprint,
+        "content": hashlib.sha256(content.DEFAULT_PATH.read_bytes()).hexdigest(),
         "listener_forbidden": moods.LISTENER_FORBIDDEN,
         "head_families": HEAD_FAMILY_ROOTS,
         "extra": dict(extra or {}),

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 FIXED_FIELDS = frozenset(
     {
         fields.GENRE_FIELD,
+        fields.CONTENT_FIELD,
         fields.MOOD_FIELD,
         fields.ENERGY_FIELD,
         fields.TAGS_FIELD,
@@ -67,6 +68,7 @@ def label_fields(results: Mapping[str, Any], options: RunOptions) -> dict[str, A
             scores_by_model(results),
             options.field_settings,
             options.calibration,
+            embeddings={model: result.embedding for model, result in results.items()},
         )
     )
     derived[fields.LABELS_FIELD] = options.labels
