@@ -56,9 +56,10 @@ from make_labels_corpus import EMOTIFY  # noqa: E402
 from beetsplug.musicnn.labels import fields, genres  # noqa: E402
 from beetsplug.musicnn.labels import heads as heads_module  # noqa: E402
 from beetsplug.musicnn.labels.moods import LISTENER_MOODS  # noqa: E402
+from beetsplug.musicnn.library.settings import DEFAULT_CONFIG  # noqa: E402
 
-#: The plugin's default analysis: MTT hears this share of the patches.
-SHARES = {"msd": 1.0, "mtt": 0.34}
+#: The plugin's default analysis: the share of the patches each model hears.
+SHARES = {"msd": 1.0, "mtt": 1.0, **DEFAULT_CONFIG["patch_share"]}
 GENRE_CLASSES = ("classical", "electronic", "rock", "other")
 GENRE_OF_FAMILY = {
     "classical": "classical",

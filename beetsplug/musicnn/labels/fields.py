@@ -594,11 +594,12 @@ def derive_fields(
     Returns
     -------
     dict
-        ``{field: value}`` for the selected score fields (floats rounded to 4
-        decimals), ``musicnn_genre``, ``musicnn_mood``, ``musicnn_energy`` and
-        ``musicnn_tags`` (strings; ``""`` when no enabled model has such tags,
-        or the mood rules abstain). Version, labels, date and error fields are
-        the caller's.
+        ``{field: value}`` for the selected score fields and the seven mood
+        strengths (floats rounded to 4 decimals), ``musicnn_content``,
+        ``musicnn_genre``, ``musicnn_mood``, ``musicnn_energy`` and
+        ``musicnn_tags`` (strings; ``""`` when no enabled model has such
+        tags, the mood rules abstain, or the track is not music). Version,
+        labels, date and error fields are the caller's.
     """
     import numpy as np
 
@@ -627,17 +628,31 @@ def derive_fields(
             raw, {key: embeddings[key] for key in raw if key in embeddings}
         )
     fields[CONTENT_FIELD] = kind
-    if kind != content.MUSIC:
-        # Spoken word and sound effects: MusicNN's genres and moods would be
-        # music words for what is not music.
-        fields[GENRE_FIELD] = fields[MOOD_FIELD] = fields[ENERGY_FIELD] = ""
-        fields[TAGS_FIELD] = tags_field(strengths, settings)
-        return fields
-    head_set = head_set or heads.shipped_heads()
+    if kind == content.MUSIC:
+        head_set = head_set or heads.shipped_heads()
+        fields.update(music_labels(raw, z_scores, strengths, settings, head_set))
+    else:
+        # Spoken word and sound effects: MusicNN's genres, moods and energy
+        # are music words for what is not music.
+        fields.update({GENRE_FIELD: "", MOOD_FIELD: "", ENERGY_FIELD: ""})
+    fields[TAGS_FIELD] = tags_field(strengths, settings)
+    return fields
+
+
+def music_labels(
+    raw: Mapping[str, np.ndarray],
+    z_scores: Mapping[str, np.ndarray],
+    strengths: Mapping[str, np.ndarray],
+    settings: FieldSettings,
+    head_set: heads.HeadSet,
+) -> dict[str, object]:
+    """Genre, moods and energy of a music track (see :func:`derive_fields`):
+    the heads of ``head_set`` for the enabled models where there are some,
+    the tag rules elsewhere."""
     chosen = {
         name: head
         for name in ("genre", "moods")
-        if (head := head_set.choose(name, enabled)) is not None
+        if (head := head_set.choose(name, list(raw))) is not None
     }
     learned = {name: head.apply(raw) for name, head in chosen.items()}
     family = None
@@ -647,20 +662,18 @@ def derive_fields(
         )
     label = genre_tag(z_scores, raw, family=family)
     genre = genres.canonical_genre(label) if label else ""
-    fields[GENRE_FIELD] = genre
     lineage = genres.lineage(genre) if genre else []
+    labels: dict[str, object] = {GENRE_FIELD: genre}
     if felt := learned.get("moods"):
-        floor = chosen["moods"].rules["mood_floor"]
         for mood, value in felt.items():
-            fields[MOOD_STRENGTH_FIELDS[mood]] = round(value, 4)
-        fields[MOOD_FIELD] = moods.clearest_mood(felt, floor, lineage)
-    else:
-        fields[MOOD_FIELD] = moods.valence_mood(
-            strengths, lineage, settings.mood_rules
+            labels[MOOD_STRENGTH_FIELDS[mood]] = round(value, 4)
+        labels[MOOD_FIELD] = moods.clearest_mood(
+            felt, chosen["moods"].rules["mood_floor"], lineage
         )
-    fields[ENERGY_FIELD] = moods.energy(strengths, settings.mood_rules)
-    fields[TAGS_FIELD] = tags_field(strengths, settings)
-    return fields
+    else:
+        labels[MOOD_FIELD] = moods.valence_mood(strengths, lineage, settings.mood_rules)
+    labels[ENERGY_FIELD] = moods.energy(strengths, settings.mood_rules)
+    return labels
 
 
 def tags_field(strengths: Mapping[str, np.ndarray], settings: FieldSettings) -> str:
