@@ -6,17 +6,22 @@ heads), re-deriving them for 50,000 items from the store -- no audio decoded
 
 This builds a throw-away beets library of ``--items`` items (as
 ``bench_scale.py``: realistic fixed fields, files that do not exist), stores
-one result of each default model (``msd`` and ``mtt``, random numbers of the
-real shapes) per item with the plugin's ``ResultSaver`` -- the *store* step
-of a scan, the baseline measured in the same run -- and then times:
+one result of each default model (``msd`` and ``mtt``) per item with the
+plugin's ``ResultSaver`` -- the *store* step of a scan, the baseline
+measured in the same run -- and then times:
 
 1. ``rederive``: :func:`rederive.rederive_items` over every item, as ``beet
    musicnn`` runs it after an upgrade: read the stored results, derive the
-   fields (heads included), save in batches; with the progress line on
+   fields (content, heads), save in batches; with the progress line on
    stderr;
 2. ``derive only``: :func:`fields.derive_fields` on 5,000 stored results,
-   with the heads (embeddings given) against the release before them (the
-   tag rules alone, no embeddings): the heads' own share of the cost.
+   this release's labels (the content detector and the heads) against the
+   release before them (the tag rules alone): their own share of the cost.
+
+The results are the real song-level outputs of the bundled clips
+(``tests/data/music``, analysed once at the start), item after item, so
+that every item takes the path of real music through the labels (random
+numbers would be called sound effects and skip the heads).
 
     python bench/bench_rederive.py [--items 50000]
 """
@@ -31,17 +36,16 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from beets.library import Library
 from bench_ls import build_library
-from bench_scale import replicate_items, synthetic_outcome
+from bench_scale import replicate_items
 
-from beetsplug.musicnn.executors.jobs import AnalysisSettings
-from beetsplug.musicnn.labels import fields
+from beetsplug.musicnn.engine.analysis import Analysis, analyze
+from beetsplug.musicnn.executors.jobs import AnalysisSettings, Job, Outcome
+from beetsplug.musicnn.labels import fields, heads
 from beetsplug.musicnn.library.options import RunOptions
 from beetsplug.musicnn.library.progress import Progress
 from beetsplug.musicnn.library.rederive import rederive_items
@@ -50,6 +54,7 @@ from beetsplug.musicnn.library.store import ResultStore
 
 MODELS = ("msd", "mtt")
 DERIVE_SAMPLE = 5_000
+CLIPS = Path(__file__).resolve().parents[1] / "tests" / "data" / "music"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -70,14 +75,16 @@ def main(argv: list[str] | None = None) -> None:
             analysis=AnalysisSettings(models=MODELS),
             field_settings=fields.FieldSettings(models=MODELS),
         )
-        rng = np.random.default_rng(0)
+        clips = [analyze(path, MODELS) for path in sorted(CLIPS.glob("*.ogg"))]
         ids = [item.id for item in lib.items()]
 
         start = time.perf_counter()
         with ResultSaver(lib, store, options) as saver:
-            for item_id in ids:
-                saver.add(synthetic_outcome(item_id, f"/nowhere/{item_id}", rng,
-                                            MODELS))
+            for n, item_id in enumerate(ids):
+                clip = clips[n % len(clips)]
+                path = f"/nowhere/{item_id}"
+                saver.add(Outcome(Job(item_id, path),
+                                  Analysis(path, clip.duration, clip.results)))
         stored = time.perf_counter() - start
 
         start = time.perf_counter()
@@ -91,14 +98,16 @@ def main(argv: list[str] | None = None) -> None:
 
         results = [store.get(item_id) for item_id in ids[:DERIVE_SAMPLE]]
         timings = {}
-        for name, with_heads in (("tag rules only", False), ("with heads", True)):
+        for name, learned in (("tag rules only", False),
+                              ("content and heads", True)):
             start = time.perf_counter()
             for result in results:
                 fields.derive_fields(
                     {m: r.scores for m, r in result.items()},
                     options.field_settings,
+                    head_set=None if learned else heads.NO_HEADS,
                     embeddings={m: r.embedding for m, r in result.items()}
-                    if with_heads else None,
+                    if learned else None,
                 )
             timings[name] = (time.perf_counter() - start) / len(results)
 

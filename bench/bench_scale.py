@@ -118,9 +118,7 @@ def report(name: str, total: int, seconds: float, first: float, last: float,
     )
 
 
-def synthetic_outcome(
-    item_id: int, path: str, rng: np.random.Generator, models=MODELS
-) -> Outcome:
+def synthetic_outcome(item_id: int, path: str, rng: np.random.Generator) -> Outcome:
     results = {
         model: ModelResult(
             model=model,
@@ -128,7 +126,7 @@ def synthetic_outcome(
             embedding=rng.standard_normal(EMBEDDING_SIZE, dtype=np.float32),
             n_patches=80,
         )
-        for model in models
+        for model in MODELS
     }
     return Outcome(Job(item_id, path), Analysis(path, 240.0, results))
 
