@@ -243,3 +243,25 @@ class TestDeriveFields:
         derived = derive_fields(reference_scores(z_msd=0.3), FieldSettings())
         for value in derived.values():
             assert type(value) in (float, str)
+
+
+def test_the_labels_revision_is_the_same_in_every_process():
+    """A revision that moved with Python's hash seed (a set's order) would make
+    every run re-derive every item."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "from beetsplug.musicnn.labels import fields; "
+        "print(fields.labels_revision(fields.FieldSettings()))"
+    )
+    revisions = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True, text=True, check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout.strip()
+        for seed in ("1", "2")
+    }
+    assert len(revisions) == 1

@@ -730,7 +730,10 @@ def labels_revision(
         "calibration": calibration.fingerprint,
         "heads": (head_set or heads.shipped_heads()).fingerprint,
         "content": hashlib.sha256(content.DEFAULT_PATH.read_bytes()).hexdigest(),
-        "listener_forbidden": moods.LISTENER_FORBIDDEN,
+        # Sorted: a frozenset's order changes from one process to the next.
+        "listener_forbidden": {
+            genre: sorted(names) for genre, names in moods.LISTENER_FORBIDDEN.items()
+        },
         "head_families": HEAD_FAMILY_ROOTS,
         "extra": dict(extra or {}),
     }
