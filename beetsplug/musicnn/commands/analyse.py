@@ -37,9 +37,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("beets.musicnn")
 
 
-#: ``beet musicnn``: its line in ``beet help``, and its ``-h`` usage.
 #: What the progress line says while labels are re-derived from the store.
 RELABEL_STEP = "labels from stored results"
+#: ``beet musicnn``: its line in ``beet help``, and its ``-h`` usage.
 ANALYSE_HELP = "tag items by their sound with the MusicNN networks"
 ANALYSE_USAGE = """beet musicnn [options] [QUERY]
 Analyse the items matching QUERY (all without one) that are not up to date."""
