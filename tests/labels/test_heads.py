@@ -70,6 +70,8 @@ class TestHead:
             two_class_head(outputs=("a", "b", "c"))
         with pytest.raises(ValueError, match="kind must be one of"):
             two_class_head(kind="tree")
+        with pytest.raises(ValueError, match=r"needs quantiles of shape \(2, >= 2\)"):
+            two_class_head(kind="linear")
 
     def test_json_round_trip(self, tmp_path):
         head = two_class_head()

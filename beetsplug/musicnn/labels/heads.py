@@ -106,6 +106,13 @@ class Head:
         if self.mean.shape != (n_features,) or self.scale.shape != (n_features,):
             raise ValueError(f"head {self.name!r}: standardisation of "
                              f"{self.mean.shape} for {n_features} features")
+        if self.kind == "linear" and (
+            self.quantiles.ndim != 2 or self.quantiles.shape[0] != n_outputs
+            or self.quantiles.shape[1] < 2
+        ):
+            raise ValueError(f"head {self.name!r}: a linear head needs quantiles "
+                             f"of shape ({n_outputs}, >= 2), not "
+                             f"{self.quantiles.shape}")
 
     def raw(self, x: np.ndarray) -> np.ndarray:
         """The linear outputs for features ``x`` (shape (n_features,) or
