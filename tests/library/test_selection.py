@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from beets.library import Item, Library
 
-from beetsplug.musicnn.library.selection import items_by_id
+from beetsplug.musicnn.library.selection import count_items, items_by_id
 
 
 def test_items_by_id_keeps_the_order_and_skips_what_is_gone():
@@ -22,3 +22,14 @@ def test_items_by_id_keeps_the_order_and_skips_what_is_gone():
         "track 1",
     ]
     assert list(items_by_id(lib, [])) == []
+
+
+def test_count_items_counts_what_a_query_matches():
+    lib = Library(":memory:")
+    for n in range(5):
+        lib.add(Item(title=f"track {n}", artist="A" if n < 2 else "B",
+                     path=f"/music/{n}.mp3"))
+    assert count_items(lib) == 5
+    assert count_items(lib, ["artist:A"]) == 2
+    assert count_items(lib, ["artist:B", "title:track 4"]) == 1
+    assert count_items(lib, ["artist:nobody"]) == 0

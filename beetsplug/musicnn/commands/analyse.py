@@ -21,7 +21,7 @@ from ..library.matching import check_matched
 from ..library.progress import Progress
 from ..library.rederive import rederive, relabel
 from ..library.runner import analyse_selection
-from ..library.selection import all_item_ids, max_item_id, select
+from ..library.selection import all_item_ids, count_items, max_item_id, select
 from ..library.settings import Overrides
 from . import families, similar
 from .base import Musicnn, subcommand
@@ -151,7 +151,7 @@ def run(plugin: Musicnn, lib: Library, opts: optparse.Values, args: list[str]) -
         return
     options = settings.run_options(write=write, library_path=lib.path)
     if opts.rederive:
-        with Progress(len(lib.items(args)), what=RELABEL_STEP) as progress:
+        with Progress(count_items(lib, args), what=RELABEL_STEP) as progress:
             counts = rederive(lib, args, options, store, progress)
         check_matched(counts.updated + counts.missing, args)
         ui.print_(

@@ -72,6 +72,15 @@ def iter_items(lib: Library, query: Sequence[str] = ()) -> Iterator[Item]:
         yield from items
 
 
+def count_items(lib: Library, query: Sequence[str] = ()) -> int:
+    """How many items match ``query``, counted a page at a time:
+    ``len(lib.items(query))`` would hold every matching row at once."""
+    if not query:
+        with lib.transaction() as tx:
+            return tx.query("SELECT COUNT(*) FROM items")[0][0]
+    return sum(len(items) for _, items in iter_pages(lib, query))
+
+
 def items_by_id(
     lib: Library, item_ids: Iterable[int], batch_size: int = 5000
 ) -> Iterator[Item]:
