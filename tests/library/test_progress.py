@@ -110,6 +110,13 @@ def test_progress_line_names_a_step_other_than_the_analysis():
     assert "10,000.0 tracks/min" in line and "ETA 4m 54s" in line
 
 
+def test_progress_of_nothing_shows_nothing_on_a_terminal():
+    terminal = Terminal()
+    with Progress(0, terminal, what="labels from stored results"):
+        pass
+    assert terminal.getvalue() == ""
+
+
 def test_progress_redraws_in_place_and_erases_itself_on_a_terminal():
     clock = FakeClock()
     stream = Terminal()

@@ -218,7 +218,8 @@ class Progress:
             self._drawn_width = 0
 
     def __enter__(self) -> Progress:
-        if self.enabled:
+        # Nothing to do, nothing to show (a run with no stale labels).
+        if self.enabled and self.total:
             self._draw(self.clock())
         return self
 
