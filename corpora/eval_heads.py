@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from eval_labels import genre_family
-from fit_heads import LISTENER_MOODS, lifts, load, spearman
+from fit_heads import LISTENER_MOODS, emotify_correct, lifts, load, spearman
 
 from beetsplug.musicnn.labels import fields, genres
 
@@ -52,12 +52,9 @@ TODAY_NEAREST = {
 
 
 def emotify_root(genre: str) -> str:
-    """The lastgenre root of a genre, lowercase ("" for none)."""
+    """The lastgenre root of a genre, lowercase ("" for none): the columns of
+    the Emotify confusion matrix."""
     return genres.family(genre).lower() if genre else ""
-
-
-def counted_right(family: str, root: str) -> bool:
-    return root in ({"pop", "rock"} if family == "pop" else {family})
 
 
 def genre_table(emotify, corpus, runs: dict[str, dict]) -> str:
@@ -66,7 +63,7 @@ def genre_table(emotify, corpus, runs: dict[str, dict]) -> str:
     for family in EMOTIFY_FAMILIES:
         tracks = [t for t in emotify if t.family == family]
         cells = [
-            f"{np.mean([counted_right(family, emotify_root(run[t.path]['musicnn_genre'])) for t in tracks]):.2f}"  # noqa: E501
+            f"{np.mean([emotify_correct(family, run[t.path]['musicnn_genre']) for t in tracks]):.2f}"  # noqa: E501
             for run in runs.values()
         ]
         lines.append(f"| Emotify {family} | {len(tracks)} | " + " | ".join(cells)

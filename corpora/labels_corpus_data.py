@@ -16,7 +16,6 @@ track's ``n`` patches and averages their outputs.
 
 from __future__ import annotations
 
-import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,11 +55,9 @@ class Track:
         return len(next(iter(self.patch_scores.values())))
 
     def chosen_patches(self, share: float) -> np.ndarray:
-        """Indices of the patches a model with patch share ``share`` listens to."""
-        if not 0.0 < share <= 1.0:
-            raise ValueError(f"a patch share is in (0, 1], not {share}")
-        n = self.n_patches
-        return sampling.choose_patches(n, max(1, math.ceil(n * share)))
+        """Indices of the patches a model with patch share ``share`` listens
+        to: the analysis' own rule (:func:`sampling.share_patches`)."""
+        return sampling.share_patches(self.n_patches, share)
 
     def song_scores(self, model: str, share: float = 1.0) -> np.ndarray:
         """Song-level scores of ``model`` at patch share ``share`` (float64)."""

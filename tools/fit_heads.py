@@ -154,9 +154,19 @@ def balanced_accuracy(y: np.ndarray, predicted: np.ndarray) -> float:
     return float(np.mean([np.mean(predicted[y == k] == k) for k in set(y)]))
 
 
+def predict_linear(params: dict, x: np.ndarray) -> np.ndarray:
+    """A fitted head's linear outputs (what ``heads.Head.raw`` computes)."""
+    return ((x - params["mean"]) / params["scale"]) @ params["weights"] + params["bias"]
+
+
+def predict_probabilities(params: dict, x: np.ndarray) -> np.ndarray:
+    raw = predict_linear(params, x)
+    e = np.exp(raw - raw.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
 def predict_classes(params: dict, x: np.ndarray) -> np.ndarray:
-    raw = ((x - params["mean"]) / params["scale"]) @ params["weights"]
-    return np.array(GENRE_CLASSES)[np.argmax(raw + params["bias"], axis=1)]
+    return np.array(GENRE_CLASSES)[np.argmax(predict_linear(params, x), axis=1)]
 
 
 def choose_c(x, y, groups) -> float:
@@ -181,10 +191,6 @@ def fit_ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> dict:
     dual = np.linalg.solve(z @ z.T + alpha * np.eye(len(z)), y - y_mean)
     return dict(kind="linear", outputs=list(LISTENER_MOODS), mean=mean,
                 scale=scale, weights=z.T @ dual, bias=y_mean)
-
-
-def predict_linear(params: dict, x: np.ndarray) -> np.ndarray:
-    return ((x - params["mean"]) / params["scale"]) @ params["weights"] + params["bias"]
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -315,12 +321,6 @@ def tag_inputs(track, inputs) -> tuple[dict, dict]:
     raw = song_scores(track, inputs)
     calibration = default_calibration()
     return {m: calibration.z_scores(m, v) for m, v in raw.items()}, raw
-
-
-def predict_probabilities(params: dict, x: np.ndarray) -> np.ndarray:
-    raw = ((x - params["mean"]) / params["scale"]) @ params["weights"] + params["bias"]
-    e = np.exp(raw - raw.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def fit_head_set(genre_tracks, y_genre, g_genre, emotify, shares, g_mood, music,
