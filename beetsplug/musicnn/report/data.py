@@ -41,7 +41,7 @@ MISSING = 255
 #: Failure reasons listed (the rest are counted as "other").
 FAILURE_GROUPS = 20
 #: A fixed colour for each listener mood (``musicnn_mood``), on the map and
-#: in the moods chart, whatever how many tracks carry it: warm for joyful,
+#: in the moods chart, however many tracks carry it: warm for joyful,
 #: cool for calm and sad, red for powerful... Other labels take the
 #: palette's colours in order of size, and tracks without a mood are grey.
 MOOD_COLOURS: dict[str, str] = {
