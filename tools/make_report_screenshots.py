@@ -15,6 +15,10 @@ taken both ways a report is looked at headless.
         -> OUT_PREFIX-desktop.png, OUT_PREFIX-phone{,-panel,-charts}.png,
            OUT_PREFIX-plain-{desktop,phone}.png
 
+With ``--colour TEXT`` (an entry of the *Colour by* menu, e.g. ``mood`` or
+``strength: calm (listeners)``), the map coloured so is shot too, at
+desktop size, nothing selected: OUT_PREFIX-colour-desktop.png.
+
 With ``--path-to ID``, a sonic path from the selected track to item ID is
 drawn too, and shot: OUT_PREFIX-path-desktop.png (map and panel),
 OUT_PREFIX-path-phone.png (the map) and OUT_PREFIX-path-phone-panel.png
@@ -68,6 +72,15 @@ def draw_path(driver, item_id: int) -> None:
     time.sleep(0.8)
 
 
+def colour_by(driver, text: str) -> None:
+    """The map coloured by the *Colour by* menu's entry ``text``."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    Select(driver.find_element(By.ID, "colour")).select_by_visible_text(text)
+    time.sleep(0.8)
+
+
 def shot(driver, path: str) -> None:
     driver.save_screenshot(path)
     print(path)
@@ -100,9 +113,17 @@ def main() -> None:
     parser.add_argument("--select", type=int, help="item id to select")
     parser.add_argument("--search", help="text to type in the search box")
     parser.add_argument("--path-to", type=int, help="item id to draw a path to")
+    parser.add_argument("--colour", help="a colouring of the map to shoot too")
     args = parser.parse_args()
     for name, width, height in SIZES:
         plain_shot(args.report, f"{args.prefix}-plain-{name}.png", width, height)
+    if args.colour:
+        name, width, height = SIZES[0]
+        with open_browser(width, height) as driver:
+            driver.get(args.report.resolve().as_uri())
+            wait_ready(driver)
+            colour_by(driver, args.colour)
+            shot(driver, f"{args.prefix}-colour-{name}.png")
     for name, width, height in SIZES:
         with open_browser(width, height) as driver:
             driver.get(args.report.resolve().as_uri())

@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..labels import fields
+from ..labels import fields, moods
 from ..sound import similarity
+from ..sound.catalog import MOOD_STRENGTHS
 
 if TYPE_CHECKING:
     from ..sound.family_sets import FamilySet
@@ -39,6 +40,24 @@ HISTOGRAM_BINS = 20
 MISSING = 255
 #: Failure reasons listed (the rest are counted as "other").
 FAILURE_GROUPS = 20
+#: A fixed colour for each listener mood (``musicnn_mood``), on the map and
+#: in the moods chart, however many tracks carry it: warm for joyful,
+#: cool for calm and sad, red for powerful... Other labels take the
+#: palette's colours in order of size, and tracks without a mood are grey.
+MOOD_COLOURS: dict[str, str] = {
+    "joyful": "#F29E0C",
+    "calm": "#3DBFAE",
+    "sad": "#2456A6",
+    "powerful": "#D7263D",
+    "tense": "#7B3FB5",
+    "tender": "#F07AB4",
+    "nostalgic": "#9C6B30",
+}
+#: The histograms' axis, by kind of strength.
+STRENGTH_AXES = {
+    "mood": "mood strength (share of the fitting corpus below)",
+    "tag": "calibrated strength (share of the reference below)",
+}
 #: Bytes of sound vectors the page may hold for its sonic paths (see
 #: :func:`path_vectors`): every dimension up to 13,750 tracks of 200-d
 #: vectors, the 55 leading ones at 50,000 tracks.
@@ -86,15 +105,29 @@ def counts(values: Sequence[str], empty: str = "(none)") -> list[list[Any]]:
     return [[v, n] for v, n in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
+def _strength_kind(name: str) -> str:
+    """``"mood"`` for a listener mood's strength, ``"tag"`` for a tag's."""
+    return "mood" if name in MOOD_STRENGTHS else "tag"
+
+
 def _strength_label(name: str) -> str:
+    """``joyful (listeners)`` for a listener mood (fitted on what listeners
+    felt), ``happy (msd)`` for a tag of a model."""
+    if name in MOOD_STRENGTHS:
+        return f"{MOOD_STRENGTHS[name]} (listeners)"
     model, _, tag = name[len(fields.PREFIX) :].partition("_")
     return f"{tag.replace('_', ' ')} ({model})"
 
 
 def _default_strengths(available: Sequence[str]) -> list[str]:
+    """The strengths with a histogram, in the order of the menus: the
+    listener moods stored, then the default tags stored (every tag stored
+    when none of the defaults is)."""
+    listener = [name for name in MOOD_STRENGTHS if name in available]
+    tags = [name for name in available if name not in MOOD_STRENGTHS]
     defaults = [fields.score_field(m, t) for m, t in fields.DEFAULT_SCORES]
-    chosen = [name for name in defaults if name in available]
-    return chosen or list(available)
+    chosen = [name for name in defaults if name in tags]
+    return listener + (chosen or tags)
 
 
 def path_vectors(
@@ -226,6 +259,7 @@ def build(
             {
                 "field": name,
                 "label": _strength_label(name),
+                "kind": _strength_kind(name),
                 "values": pack(quantise(catalog.strengths[name]), "<u1"),
             }
             for name in ordered
@@ -260,9 +294,17 @@ def build(
 def _categories(family_set: FamilySet) -> dict[str, Any]:
     """The labels a point can be coloured by, each a code per point."""
     catalog = family_set.selection.catalog
+    mood = encode_strings(catalog.mood)
     return {
         "genre": encode_strings(catalog.genre),
-        "mood": encode_strings(catalog.mood),
+        "mood": {
+            **mood,
+            "colours": {
+                name: colour
+                for name, colour in MOOD_COLOURS.items()
+                if name in mood["names"]
+            },
+        },
         "energy": encode_strings(catalog.energy),
         "family": {
             "names": [family.name for family in family_set.families],
@@ -312,7 +354,8 @@ def _charts(family_set: FamilySet, histogram_fields: Sequence[str]) -> dict[str,
     bins = np.linspace(0.0, 1.0, HISTOGRAM_BINS + 1)
     return {
         "genre": counts(catalog.genre),
-        "mood": counts(catalog.mood),
+        "mood": _mood_counts(catalog),
+        "mood_colours": MOOD_COLOURS,
         "energy": counts(catalog.energy) if any(catalog.energy) else [],
         "histograms": [
             _histogram(name, catalog.strengths[name], bins) for name in histogram_fields
@@ -327,11 +370,23 @@ def _charts(family_set: FamilySet, histogram_fields: Sequence[str]) -> dict[str,
     }
 
 
+def _mood_counts(catalog) -> list[list[Any]]:
+    """:func:`counts` of ``musicnn_mood``; where the library has the
+    listener moods' strengths, each of the seven moods listed, with 0
+    tracks if none is called so."""
+    rows = counts(catalog.mood)
+    if any(name in MOOD_STRENGTHS for name in catalog.strengths):
+        named = {row[0] for row in rows}
+        rows += [[mood, 0] for mood in moods.LISTENER_MOODS if mood not in named]
+    return rows
+
+
 def _histogram(name: str, values: np.ndarray, bins: np.ndarray) -> dict[str, Any]:
     values = values[~np.isnan(values)]
     return {
         "field": name,
         "label": _strength_label(name),
+        "axis": STRENGTH_AXES[_strength_kind(name)],
         "counts": np.histogram(np.clip(values, 0, 1), bins)[0].tolist(),
     }
 

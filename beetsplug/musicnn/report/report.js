@@ -130,16 +130,20 @@
     const named = [...groups.keys()].filter((n) => n);
     if (key === "family") named.sort((a, b) => c.names.indexOf(a) - c.names.indexOf(b));
     else named.sort((a, b) => groups.get(b).length - groups.get(a).length || (a < b ? -1 : 1));
+    // Names with a colour of their own (the listener moods: data.py
+    // MOOD_COLOURS) keep it; the others take the palette's, in order.
+    const fixed = D.categories[key].colours || {};
     const traces = [];
-    let other = groups.get("") || [];
-    named.forEach((name, j) => {
-      if (j < PALETTE.length) {
+    let other = groups.get("") || [], next = 0, left = 0;
+    named.forEach((name) => {
+      const colour = fixed[name] || (next < PALETTE.length ? PALETTE[next++] : null);
+      if (colour) {
         traces.push(pointsTrace(groups.get(name), name + " (" + groups.get(name).length + ")",
-          { size: markerSize, color: PALETTE[j], opacity: 0.85 }));
-      } else other = other.concat(groups.get(name));
+          { size: markerSize, color: colour, opacity: 0.85 }));
+      } else { other = other.concat(groups.get(name)); left++; }
     });
     if (other.length) {
-      const what = key === "family" ? "in no family" : named.length > PALETTE.length ? "other / none" : "none";
+      const what = key === "family" ? "in no family" : left ? "other / none" : "none";
       traces.push(pointsTrace(other, what + " (" + other.length + ")", { size: markerSize, color: GREY, opacity: 0.7 }));
     }
     return traces;
@@ -602,11 +606,13 @@
     return Object.assign({ margin: { l: 110, r: 12, t: 6, b: 34 }, paper_bgcolor: "#fff", plot_bgcolor: "#fff",
       font: { size: 11 }, bargap: 0.15 }, extra || {});
   }
+  // colour: one for every bar, or a function of the bar's label.
   function countsChart(id, rows, colour) {
     const shown = rows.slice(0, 25);
     if (!shown.length) { document.getElementById(id).innerHTML = '<p class="empty">No labels.</p>'; return; }
+    const colours = typeof colour === "function" ? shown.map((r) => colour(r[0])).reverse() : colour;
     Plotly.newPlot(id, [{ type: "bar", orientation: "h", y: shown.map((r) => r[0]).reverse(),
-      x: shown.map((r) => r[1]).reverse(), marker: { color: colour }, hovertemplate: "%{y}: %{x}<extra></extra>" }],
+      x: shown.map((r) => r[1]).reverse(), marker: { color: colours }, hovertemplate: "%{y}: %{x}<extra></extra>" }],
       chartLayout({ margin: { l: 110, r: 12, t: 6, b: 10 }, yaxis: { automargin: true },
         xaxis: { automargin: true, title: { text: "tracks", standoff: 8 } } }), chartConfig);
   }
@@ -614,7 +620,8 @@
   function drawCharts() {
     const charts = D.charts;
     countsChart("chart-genre", charts.genre, "#2E91E5");
-    countsChart("chart-mood", charts.mood, "#E15F99");
+    // the listener moods in their colours on the map, no mood grey
+    countsChart("chart-mood", charts.mood, (name) => charts.mood_colours[name] || (name === "(none)" ? GREY : "#E15F99"));
     if (charts.energy.length) countsChart("chart-energy", charts.energy, "#1CA71C");
     else document.getElementById("card-energy").style.display = "none";
 
@@ -629,7 +636,7 @@
         // automargin: the margins grow to hold the tick labels and titles
         // (a fixed bottom margin left the x title touching the edge, cut off)
         chartLayout({ margin: { l: 54, r: 10, t: 6, b: 10 },
-          xaxis: { range: [0, 1], automargin: true, title: { text: "calibrated strength (share of the reference below)", standoff: 8 } },
+          xaxis: { range: [0, 1], automargin: true, title: { text: h.axis, standoff: 8 } },
           yaxis: { automargin: true, title: { text: "tracks" } } }), chartConfig);
     }
     fieldSelect.addEventListener("change", histogram);

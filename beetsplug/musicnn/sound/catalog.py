@@ -4,7 +4,8 @@ One streaming pass over beets' tables (``items`` and the flexible
 ``item_attributes``) in pages of ids, so reading 50,000 items costs about a
 second and holds no beets ``Item`` object: artist, title, album, the
 ``musicnn_`` labels (genre, mood, energy, tags), the error of a failed
-analysis and every stored strength field. Items are chosen with a beets
+analysis and every stored strength field (:func:`is_strength`: the seven
+listener moods' and the tags'). Items are chosen with a beets
 query as ``beet ls`` parses it.
 
 Labels are read through :mod:`fields`' names, and an empty label is
@@ -34,8 +35,26 @@ ENERGY_FIELD = getattr(fields, "ENERGY_FIELD", f"{fields.PREFIX}energy")
 LABEL_FIELDS = (fields.GENRE_FIELD, fields.MOOD_FIELD, ENERGY_FIELD, fields.TAGS_FIELD)
 #: Ids per SQL query (below SQLite's parameter limit).
 _PAGE = 5000
-#: A strength field: ``musicnn_<model>_<tag slug>``.
-_STRENGTH = re.compile(rf"^{fields.PREFIX}(?:msd|mtt)_[0-9a-z_]+$")
+#: A tag's strength field: ``musicnn_<model>_<tag slug>``.
+_TAG_STRENGTH = re.compile(rf"^{fields.PREFIX}(?:msd|mtt)_[0-9a-z_]+$")
+#: The listener moods' strength fields (``musicnn_mood_joyful``...), field
+#: name -> mood, in :data:`fields.MOOD_STRENGTH_FIELDS`' order.
+MOOD_STRENGTHS: dict[str, str] = {
+    name: mood for mood, name in fields.MOOD_STRENGTH_FIELDS.items()
+}
+
+
+def is_strength(name: str) -> bool:
+    """Whether the field ``name`` holds a strength (0..1): a listener mood's
+    (:data:`MOOD_STRENGTHS`) or a tag's (``musicnn_msd_happy``)."""
+    return name in MOOD_STRENGTHS or bool(_TAG_STRENGTH.match(name))
+
+
+def strength_order(name: str) -> tuple[int, str]:
+    """Sort key of strength fields: the listener moods first, in their
+    order, then the tags' by name."""
+    moods = list(MOOD_STRENGTHS)
+    return (moods.index(name), "") if name in MOOD_STRENGTHS else (len(moods), name)
 
 
 @dataclass
@@ -53,7 +72,8 @@ class Catalog:
     error : list of str
         ``musicnn_error``: why the item's last analysis failed, or ``""``.
     strengths : dict of field name -> np.ndarray, float32
-        Every stored strength field, NaN where an item has none.
+        Every stored strength field (:func:`is_strength`), NaN where an item
+        has none; the listener moods first (:func:`strength_order`).
     """
 
     ids: np.ndarray
@@ -140,7 +160,7 @@ def read_catalog(lib: Library, item_ids: np.ndarray) -> Catalog:
                 row = position[item_id]
                 if key in labels:
                     labels[key][row] = str(value or "").strip()
-                elif _STRENGTH.match(key):
+                elif is_strength(key):
                     try:
                         number = float(value)
                     except (TypeError, ValueError):
@@ -158,7 +178,9 @@ def read_catalog(lib: Library, item_ids: np.ndarray) -> Catalog:
     catalog.energy = labels[ENERGY_FIELD]
     catalog.tags = [split_tags(value) for value in labels[fields.TAGS_FIELD]]
     catalog.error = labels[fields.ERROR_FIELD]
-    catalog.strengths = dict(sorted(strengths.items()))
+    catalog.strengths = {
+        name: strengths[name] for name in sorted(strengths, key=strength_order)
+    }
     return catalog
 
 
