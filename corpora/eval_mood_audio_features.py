@@ -153,6 +153,12 @@ def scores(y, pred, families):
     )
 
 
+def summary(name: str, r: dict) -> str:
+    """One line of results: each mood's Spearman, the mean, the within-genre mean."""
+    moods = " ".join(f"{m} {r['per_mood'][m]:.3f}" for m in MOODS)
+    return f"{name}: {moods} | mean {r['mean']:.3f} within {r['within_mean']:.3f}"
+
+
 def main() -> int:
     global OUTER
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
@@ -262,13 +268,7 @@ def main() -> int:
             [cc[:2] for cc in c] if isinstance(c, list) else c[:2] for c in chosen
         ]
         results[name] = r
-        print(
-            f"{name}: "
-            + " ".join(f"{m} {r['per_mood'][m]:.3f}" for m in MOODS)
-            + f" | mean {r['mean']:.3f} within {r['within_mean']:.3f} "
-            f"| chosen {r['chosen']}",
-            flush=True,
-        )
+        print(f"{summary(name, r)} | chosen {r['chosen']}", flush=True)
 
     # Drop-one-group on c' (logits + all handcrafted, w inner-CV).
     drop = {}
@@ -277,24 +277,14 @@ def main() -> int:
         pred, chosen = oof(np.hstack([logits, hc[:, keep]]), y, groups, grid2(n1))
         r = scores(y, pred, families)
         drop[g] = r
-        print(
-            f"drop {g}: "
-            + " ".join(f"{m} {r['per_mood'][m]:.3f}" for m in MOODS)
-            + f" | mean {r['mean']:.3f} within {r['within_mean']:.3f}",
-            flush=True,
-        )
+        print(summary(f"drop {g}", r), flush=True)
     # Handcrafted alone, single-group (what each group carries on its own).
     alone = {}
     for g in GROUPS:
         pred, _ = oof(hc[:, cols(g)], y, groups, grid1())
         r = scores(y, pred, families)
         alone[g] = r
-        print(
-            f"only {g} ({len(cols(g))}): "
-            + " ".join(f"{m} {r['per_mood'][m]:.3f}" for m in MOODS)
-            + f" | mean {r['mean']:.3f} within {r['within_mean']:.3f}",
-            flush=True,
-        )
+        print(summary(f"only {g} ({len(cols(g))})", r), flush=True)
 
     # Univariate Spearman of each handcrafted feature with each mood (all
     # tracks and mean within genre), for reading, not selection.
