@@ -14,12 +14,10 @@ per-patch outputs of both models, read from the caches
 - ``shared``, ``bundled``: the clips in ``/work/shared/audio`` and
   ``tests/data/music``, one group each.
 
-A track listed by two of them is kept once (the first). Left out of the
-music (:data:`NOT_MUSIC`, by path): the calibration corpus's six
-``scorched3d-data`` files under ``wav/misc/`` (birds, ocean waves, frogs, a
-jet, a cheering crowd, a factory loop), which are sound effects and are in the
-content corpus as such, and ``freecol-opening.video.ogg``, the soundtrack of
-an intro video (doubtful: may hold narration or effects). Tracks not cached yet
+A track listed by two of them is kept once (the first). The calibration
+corpus holds no effect folder (``labels_corpus_rules.EFFECT_GLOBS``: since
+2026-12-03 also scorched3d's ``wav/`` and freecol's intro ``video/``, which
+it held before as music). Tracks not cached yet
 are counted as missing, not silently dropped: :func:`load_examples` returns
 them.
 """
@@ -27,7 +25,6 @@ them.
 from __future__ import annotations
 
 import csv
-import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,8 +50,6 @@ MODELS = ("msd", "mtt")
 #: MTT's share of the patches in the default analysis (``patch_share``).
 DEFAULT_MTT_SHARE = 0.34
 AUDIO_SUFFIXES = (".ogg", ".mp3", ".flac", ".wav", ".opus")
-#: Paths in the music corpora that are not music (see the module docstring).
-NOT_MUSIC = re.compile(r"(/data/wav/misc/|\.video\.ogg$)")
 
 
 @dataclass
@@ -140,8 +135,6 @@ def candidates() -> list[tuple[str, str, str, str, str]]:
                 )
             )
     for row in _rows(HERE / "calibration_corpus.tsv"):
-        if NOT_MUSIC.search(row["path"]):
-            continue
         out.append(
             (
                 "calibration",

@@ -291,6 +291,10 @@ EFFECT_GLOBS = (
     "*/ambience/*",
     "*/titles/*",
     "*/speech/*",
+    # scorched3d-data keeps every effect under data/wav/ (birds, ocean
+    # waves, explosions); freecol its intro video's soundtrack under video/
+    "*/wav/*",
+    "*/video/*",
 )
 #: Stems: Frets on Fire splits a song into song.ogg (band without lead
 #: guitar) and guitar.ogg; only the re-mixed whole (derived/) is used.
