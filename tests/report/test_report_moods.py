@@ -252,6 +252,30 @@ def test_mood_categories_keep_their_colours(page, report_library):
 # A library analysed before the moods -----------------------------------------------
 
 
+def felt_text(driver, row: int) -> str | None:
+    """The selected-track panel's "felt" row once ``row`` is selected."""
+    driver.execute_script(f"window.musicnnReport.select({row})")
+    wait_until(driver, f"return window.musicnnReport.state.selected === {row}")
+    return driver.execute_script(
+        "const e = document.getElementById('felt'); return e && e.textContent;"
+    )
+
+
+def test_the_panel_shows_the_strongest_felt_moods(page, report_library):
+    values = stored(report_library.folder, "musicnn_mood_")
+    ids = page.execute_script("return Array.from(window.musicnnReport.ids)")
+    for row in (0, len(ids) // 2, len(ids) - 1):
+        item = {
+            name.removeprefix("musicnn_mood_"): by_id[ids[row]]
+            for name, by_id in values.items()
+        }
+        shown = [part.rsplit(" ", 1) for part in felt_text(page, row).split(" · ")]
+        strongest = sorted(item, key=item.get, reverse=True)[:3]
+        assert [name for name, _ in shown] == strongest, (item, shown)
+        for name, value in shown:
+            assert abs(float(value) - item[name]) <= 0.005 + 0.5 / 254, name
+
+
 @pytest.fixture(scope="module")
 def library_without_moods(report_library, tmp_path_factory) -> Path:
     """A copy of the library without the seven strengths, and its report."""
@@ -296,5 +320,6 @@ def test_a_library_without_the_moods_reports_as_before(
         assert texts[:2] == ["genre", "mood"]
         histogram = [text for _, text in options(driver, "histogram-field")]
         assert histogram and not [t for t in histogram if "listeners" in t]
+        assert felt_text(driver, 0) is None  # no "felt" row without the moods
         severe = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
         assert not severe, severe

@@ -260,6 +260,8 @@ def build(
                 "field": name,
                 "label": _strength_label(name),
                 "kind": _strength_kind(name),
+                # the mood's own name (``joyful``) for a listener mood
+                "name": MOOD_STRENGTHS.get(name, ""),
                 "values": pack(quantise(catalog.strengths[name]), "<u1"),
             }
             for name in ordered

@@ -36,7 +36,10 @@
   for (const [key, encoded] of Object.entries(D.categories)) CATEGORIES[key] = decode(encoded);
   const TAGS = typed(D.tags.codes, Uint16Array);
   const PER_ITEM = D.tags.per_item;
-  const STRENGTHS = D.strengths.map((s) => ({ field: s.field, label: s.label, values: bytes(s.values) }));
+  const STRENGTHS = D.strengths.map((s) => ({ field: s.field, label: s.label, kind: s.kind, name: s.name, values: bytes(s.values) }));
+  // The listener moods' strengths, for the selected track's strongest ones.
+  const FELT = STRENGTHS.filter((s) => s.kind === "mood");
+  const FELT_SHOWN = 3;
   const K = D.neighbours.k;
   const NEAR = typed(D.neighbours.rows, Int32Array);
   const NEAR_SIM = bytes(D.neighbours.similarity);
@@ -351,6 +354,17 @@
     return command + " --m3u sounds-like-" + IDS[row] + ".m3u";
   }
 
+  // The track's strongest listener moods with their strengths (0..1), the
+  // strongest first: "powerful 0.93 · sad 0.89 · joyful 0.46".
+  function feltRow(row) {
+    const felt = FELT.filter((s) => s.values[row] !== 255)
+      .map((s) => [s.name, s.values[row] / 254])
+      .sort((a, b) => b[1] - a[1]).slice(0, FELT_SHOWN);
+    if (!felt.length) return "";
+    return '<dt>felt</dt><dd id="felt">' +
+      felt.map(([name, value]) => esc(name) + " " + value.toFixed(2)).join(" · ") + "</dd>";
+  }
+
   function select(row) {
     state.selected = row;
     const box = document.getElementById("selected");
@@ -360,6 +374,7 @@
       "<dt>album</dt><dd>" + esc(album(row) || "—") + "</dd>" +
       "<dt>genre</dt><dd>" + esc(label("genre", row) || "—") + "</dd>" +
       "<dt>mood</dt><dd>" + esc(label("mood", row) || "—") + "</dd>" +
+      feltRow(row) +
       (label("energy", row) ? "<dt>energy</dt><dd>" + esc(label("energy", row)) + "</dd>" : "") +
       "<dt>tags</dt><dd>" + esc(tags.join(", ") || "—") + "</dd>" +
       "<dt>family</dt><dd>" + esc(label("family", row) || "none") + "</dd>" +
